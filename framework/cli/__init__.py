@@ -1,0 +1,1 @@
+"""Command-line entry: plugin discovery, a checked composition, then Hydra's main."""

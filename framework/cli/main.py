@@ -1,0 +1,49 @@
+"""The train.py entry point: discover methods, preflight the config, hand over to Hydra."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from framework.errors import UserError, exit_with
+
+CONFIG_NAME = "train"
+
+
+def _hydra_args(argv: list[str]) -> Any:
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser().parse_args(argv)
+
+
+def run(project_root: Path, task: Any) -> None:
+    """Run `task(cfg)` under hydra.main with the project's conf/ and plugins/."""
+    import hydra
+
+    from framework.config.schema import register_schemas
+    from framework.plugins import discover_methods
+
+    os.environ.setdefault("HYDRATUNE_ROOT", str(project_root))
+    config_dir = project_root / "conf"
+    argv = sys.argv[1:]
+    try:
+        register_schemas()
+        discover_methods(project_root / "plugins")
+        args = _hydra_args(argv)
+        informational = args.help or args.hydra_help or args.info or args.shell_completion
+        if not informational and args.config_name in (None, CONFIG_NAME) and not args.config_dir:
+            from framework.cli.preflight import preflight
+
+            preflight(config_dir, CONFIG_NAME, list(args.overrides), bool(args.multirun))
+    except UserError as error:
+        exit_with(error)
+
+    def guarded(cfg: Any) -> Any:
+        try:
+            return task(cfg)
+        except UserError as error:
+            exit_with(error)
+
+    hydra.main(config_path=str(config_dir), config_name=CONFIG_NAME, version_base="1.3")(guarded)()

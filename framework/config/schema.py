@@ -1,0 +1,181 @@
+"""Dataclass schemas for every config group, stored in Hydra's ConfigStore."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class RandomInitConfig:
+    """Build a small model with random weights (for tests) instead of loading weights."""
+
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 128
+    max_position_embeddings: int = 512
+
+
+@dataclass
+class ModelConfig:
+    """Where a base model comes from and how it is adapted by default."""
+
+    name: str = MISSING
+    description: str = ""
+    architecture: str = MISSING  # llama | phi3 | bert (selects default target modules)
+    hub_id: str | None = None  # e.g. microsoft/Phi-3-mini-4k-instruct
+    local_path: str | None = None  # a folder with config.json + safetensors
+    gguf_package: str | None = None  # a pip package shipping a GGUF file
+    gguf_file: str | None = None  # file name inside that package
+    random_init: RandomInitConfig | None = None  # build from config, random weights
+    target_modules: list[str] = field(default_factory=list)  # empty: architecture default
+    trust_remote_code: bool = False
+    dtype: str = "float32"
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's config; each method subclasses it with its own fields."""
+
+    name: str = MISSING
+
+
+@dataclass
+class HardwareConfig:
+    """How a run uses the machine; mapped to Lightning Trainer kwargs by one function."""
+
+    name: str = MISSING
+    accelerator: str = "cpu"  # cpu | gpu | auto
+    devices: Any = 1  # int or "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+
+
+@dataclass
+class DatasetConfig:
+    """A dataset preset: where rows come from, their format and how they are rendered."""
+
+    name: str = MISSING
+    description: str = ""
+    license: str = ""
+    task: str = "causal_lm"
+    source: str = "jsonl"  # chatterbot | jsonl
+    path: str | None = None  # local file for source=jsonl
+    format: str = "auto"  # auto | chat | prompt_completion
+    categories: list[str] = field(default_factory=list)  # chatterbot topics; empty: all
+    system_prompt: str | None = None
+    train_on_prompt: bool = False
+    max_length: int = 128
+    val_fraction: float = 0.05
+    val_max_rows: int | None = 64
+    limit: int | None = None  # use at most this many rows (after shuffling)
+    batch_size: int = 8
+    eval_batch_size: int = 16
+    num_workers: int = 0
+    shuffle_seed: int = 1234
+
+
+@dataclass
+class TrainerConfig:
+    """Arguments passed by name to Lightning's Trainer."""
+
+    max_steps: int = 30
+    max_epochs: int | None = None
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: float | None = 1.0
+    log_every_n_steps: int = 1
+    val_check_interval: float | None = None
+    limit_val_batches: float | None = None
+    enable_progress_bar: bool = True
+    deterministic: bool = False
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and learning-rate schedule."""
+
+    name: str = "adamw"  # adamw | sgd
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    momentum: float = 0.0
+    scheduler: str = "cosine"  # constant | linear | cosine
+    warmup_steps: int = 0
+
+
+@dataclass
+class LoggerConfig:
+    """Experiment tracker."""
+
+    backend: str = "csv"  # csv | tensorboard | wandb
+    project: str = "hydratune"
+    wandb_mode: str = "offline"  # offline | online | disabled
+
+
+@dataclass
+class PathsConfig:
+    """Where the cache and the runs live."""
+
+    root_dir: str = MISSING
+    cache_dir: str = MISSING
+    output_dir: str = MISSING
+    run_dir: str = MISSING
+
+
+@dataclass
+class RunConfig:
+    """Run-level switches."""
+
+    name: str = "default"
+    seed: int = 42
+    dry_run: bool = False
+    resume: str = "never"  # never | auto | <checkpoint path>
+    save_checkpoints: bool = True
+    checkpoint_every_n_steps: int = 10
+
+
+@dataclass
+class TrainConfig:
+    """The whole composed run."""
+
+    model: ModelConfig = MISSING
+    method: Any = MISSING
+    hardware: HardwareConfig = MISSING
+    dataset: DatasetConfig = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
+    "hardware": {"accelerator": ("cpu", "gpu", "cuda", "auto")},
+    "dataset": {
+        "task": ("causal_lm",),
+        "source": ("chatterbot", "jsonl"),
+        "format": ("auto", "chat", "prompt_completion"),
+    },
+    "optim": {"name": ("adamw", "sgd"), "scheduler": ("constant", "linear", "cosine")},
+    "logger": {
+        "backend": ("csv", "tensorboard", "wandb"),
+        "wandb_mode": ("offline", "online", "disabled"),
+    },
+    "model": {
+        "architecture": ("llama", "phi3", "bert"),
+        "dtype": ("float32", "bfloat16", "float16"),
+    },
+}
+
+
+def register_schemas() -> None:
+    """Store the top-level schema and the per-group schemas in Hydra's ConfigStore."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)

@@ -1,0 +1,28 @@
+"""DoRA: LoRA with the weight decomposed into magnitude and direction (PEFT use_dora)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from framework.methods.base import Capabilities
+from framework.methods.builtin.lora import LoraConfig, LoraFamily
+from framework.methods.registry import register_method
+
+
+@dataclass
+class DoraConfig(LoraConfig):
+    """DoRA takes LoRA's knobs; the magnitude vector is learned on top."""
+
+
+@register_method("dora")
+class DoRA(LoraFamily):
+    """Weight-decomposed low-rank adaptation."""
+
+    config_class = DoraConfig
+    use_dora = True
+    capabilities = Capabilities(
+        mergeable=True,
+        quantized_base=True,
+        task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
+        description="LoRA direction update plus a learned magnitude per output feature",
+    )

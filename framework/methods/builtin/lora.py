@@ -1,0 +1,74 @@
+"""LoRA: low-rank update matrices beside frozen linear layers (PEFT)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from framework.config.schema import MethodConfig
+from framework.methods.base import ApplyContext, Capabilities, Method
+from framework.methods.peft_common import peft_task_type, range_problems, wrap_with_peft
+from framework.methods.registry import register_method
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass
+class LoraConfig(MethodConfig):
+    """LoRA hyper-parameters (names follow peft.LoraConfig)."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=list)  # empty: model's default
+    bias: str = "none"
+    use_rslora: bool = False
+
+
+class LoraFamily(Method[LoraConfig]):
+    """Shared apply() for LoRA and its variants (DoRA, rsLoRA, ...)."""
+
+    config_class = LoraConfig
+    use_dora = False
+
+    def peft_kwargs(self, ctx: ApplyContext) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "r": cfg.r,
+            "lora_alpha": cfg.alpha,
+            "lora_dropout": cfg.dropout,
+            "target_modules": list(cfg.target_modules or ctx.target_modules),
+            "bias": cfg.bias,
+            "use_rslora": cfg.use_rslora,
+            "use_dora": self.use_dora,
+            "task_type": peft_task_type(ctx.task),
+        }
+
+    def problems(self, ctx: ApplyContext) -> list[str]:
+        cfg = self.config
+        found = range_problems(
+            {"r": (cfg.r, 1, 4096), "alpha": (cfg.alpha, 1, 1e6), "dropout": (cfg.dropout, 0, 0.99)}
+        )
+        if cfg.bias not in ("none", "all", "lora_only"):
+            found.append(f"method.bias='{cfg.bias}' is not allowed (allowed: all, lora_only, none)")
+        if not (cfg.target_modules or ctx.target_modules):
+            found.append("method.target_modules is empty and the model preset names none")
+        return found
+
+    def apply(self, model: torch.nn.Module, ctx: ApplyContext) -> torch.nn.Module:
+        from peft import LoraConfig as PeftLoraConfig
+
+        return wrap_with_peft(model, PeftLoraConfig(**self.peft_kwargs(ctx)))
+
+
+@register_method("lora")
+class LoRA(LoraFamily):
+    """Low-rank adaptation: W + (alpha/r) * B @ A on the target linear layers."""
+
+    capabilities = Capabilities(
+        mergeable=True,
+        quantized_base=True,
+        task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
+        description="low-rank adapters on attention and MLP projections",
+    )

@@ -1,0 +1,36 @@
+"""Shared helpers for methods implemented with PEFT (imports peft lazily)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+PEFT_TASK_TYPES = {
+    "causal_lm": "CAUSAL_LM",
+    "seq_cls": "SEQ_CLS",
+    "token_cls": "TOKEN_CLS",
+    "qa": "QUESTION_ANS",
+}
+
+
+def wrap_with_peft(model: torch.nn.Module, peft_config: Any) -> torch.nn.Module:
+    """Apply a PEFT config; only the adapter's parameters stay trainable."""
+    from peft import get_peft_model
+
+    return get_peft_model(model, peft_config)
+
+
+def peft_task_type(task: str) -> str:
+    """PEFT's task type name for one of our task names."""
+    return PEFT_TASK_TYPES[task]
+
+
+def range_problems(values: dict[str, tuple[float, float, float]]) -> list[str]:
+    """Problems for values outside [low, high]: {key: (value, low, high)}."""
+    return [
+        f"method.{key}={value} is out of range (allowed {low} to {high})"
+        for key, (value, low, high) in values.items()
+        if not low <= value <= high
+    ]

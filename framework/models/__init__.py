@@ -1,0 +1,1 @@
+"""Base models: resolve a model preset to weights and a tokenizer on disk, offline."""

@@ -1,0 +1,67 @@
+"""Discover methods: built-ins, every .py in plugins/, and the `hydratune.methods` entry points."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from framework.errors import PluginError
+
+ENTRY_POINT_GROUP = "hydratune.methods"
+
+
+def load_plugin_folder(folder: Path) -> list[str]:
+    """Import every .py file in `folder` (sorted); a failure names the plugin file."""
+    loaded = []
+    for file in sorted(folder.glob("*.py")) if folder.is_dir() else []:
+        if file.name.startswith("_"):
+            continue
+        module_name = f"hydratune_plugins.{file.stem}"
+        if module_name in sys.modules:
+            loaded.append(module_name)
+            continue
+        spec = importlib.util.spec_from_file_location(module_name, file)
+        if spec is None or spec.loader is None:
+            raise PluginError(f"plugin {file}: cannot be loaded as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except PluginError:
+            sys.modules.pop(module_name, None)
+            raise
+        except Exception as error:  # a plugin's own bug: stop, naming the plugin
+            sys.modules.pop(module_name, None)
+            raise PluginError(
+                f"plugin {file} failed to import: {type(error).__name__}: {error}"
+            ) from error
+        loaded.append(module_name)
+    return loaded
+
+
+def load_entry_points() -> list[str]:
+    """Load every installed package's `hydratune.methods` entry point."""
+    loaded = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except PluginError:
+            raise
+        except Exception as error:
+            raise PluginError(
+                f"entry point '{ep.name} = {ep.value}' ({ENTRY_POINT_GROUP}) failed to load: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        loaded.append(ep.value)
+    return loaded
+
+
+def discover_methods(plugin_folder: Path) -> None:
+    """Register built-ins, folder plugins and entry-point plugins, in that order."""
+    from framework.methods.builtin import load_builtins
+
+    load_builtins()
+    load_plugin_folder(plugin_folder)
+    load_entry_points()

@@ -1,0 +1,88 @@
+"""Write the run dir: adapter (PEFT format) or model, tokenizer, config, metrics, card."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY", "APIKEY", "PRIVATE_KEY")
+
+
+def write_json_atomically(path: Path, data: Any) -> None:
+    """Write JSON to a temporary name then rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write text to a temporary name then rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def redact(text: str) -> str:
+    """Replace the values of secret-looking environment variables found in text."""
+    for key, value in os.environ.items():
+        if value and len(value) >= 6 and any(m in key.upper() for m in SECRET_MARKERS):
+            text = text.replace(value, f"<redacted:{key}>")
+    return text
+
+
+def save_weights(model: Any, run_dir: Path, produces_adapter: bool) -> Path:
+    """Save the adapter (PEFT format) or, for full fine-tuning, the whole model."""
+    target = run_dir / ("adapter" if produces_adapter else "model")
+    model.save_pretrained(str(target), safe_serialization=True)
+    return target
+
+
+def model_card(
+    run_name: str,
+    command: str,
+    model_name: str,
+    method_name: str,
+    dataset_name: str,
+    metrics: dict[str, Any],
+    weights_dir: str,
+) -> str:
+    """A README.md describing the run, its metrics, and how to reproduce and load it."""
+    rows = "\n".join(
+        f"| {k} | {_fmt(v)} |" for k, v in sorted(metrics.items()) if not isinstance(v, dict)
+    )
+    load = (
+        "from peft import PeftModel\n"
+        f"model = PeftModel.from_pretrained(base_model, '{weights_dir}')"
+        if weights_dir == "adapter"
+        else f"model = AutoModelForCausalLM.from_pretrained('{weights_dir}')"
+    )
+    return f"""# {run_name}: {method_name} on {model_name}
+
+Fine-tuned with [hydratune](https://github.com/) on dataset `{dataset_name}`.
+
+## Reproduce
+
+```bash
+{command}
+```
+
+## Metrics
+
+| metric | value |
+|---|---|
+{rows}
+
+## Load
+
+```python
+{load}
+```
+
+The tokenizer (with its chat template) is in `tokenizer/`; the resolved config in `config.yaml`.
+"""
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,59 @@
+"""Callbacks: tokens/s and peak memory shown in the progress bar and kept for metrics."""
+
+from __future__ import annotations
+
+import resource
+import time
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class Throughput(pl.Callback):
+    """Counts tokens per optimizer step and logs tokens/s; keeps totals for the report."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.answer_tokens = 0
+        self.seconds = 0.0
+        self.steps = 0
+        self._start = 0.0
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        elapsed = time.perf_counter() - self._start
+        tokens = int(batch["attention_mask"].sum())
+        self.tokens += tokens
+        self.answer_tokens += int((batch["labels"] != -100).sum())
+        self.seconds += elapsed
+        self.steps += 1
+        module.log("tok/s", tokens / max(elapsed, 1e-9), prog_bar=True, on_step=True)
+        module.log("peak_mem_mib", peak_memory_mib(), on_step=True)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def peak_memory_mib() -> float:
+    """Peak GPU memory if a GPU is in use, else peak RSS."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return peak_rss_mib()

@@ -1,0 +1,173 @@
+"""A Job: everything one run needs, built from the config; fit() and write_artifacts()."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from framework.builders import (
+    base_model_factory,
+    build_datamodule,
+    build_optimizer_spec,
+    build_source,
+    build_tokenizer,
+    trainer_arguments,
+)
+from framework.config.validate import apply_context, build_method
+from framework.data.datamodule import ChatDataModule
+from framework.errors import UserError
+from framework.training.artifacts import (
+    model_card,
+    redact,
+    save_weights,
+    write_json_atomically,
+    write_text_atomically,
+)
+from framework.training.callbacks import Throughput, peak_memory_mib
+from framework.training.module import FineTuneModule
+from framework.training.trainer_factory import build_loggers, hardware_to_trainer_kwargs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    """One fine-tuning run, assembled from flat pieces."""
+
+    cfg: DictConfig
+    run_dir: Path
+    tokenizer: Any
+    datamodule: ChatDataModule
+    module: FineTuneModule
+    trainer: pl.Trainer
+    throughput: Throughput
+    resume_from: str | None
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> Job:
+        pl.seed_everything(int(cfg.run.seed), workers=True, verbose=False)
+        run_dir = Path(str(cfg.paths.run_dir))
+        cache_dir = Path(str(cfg.paths.cache_dir))
+        source = build_source(cfg.model)
+        tokenizer = build_tokenizer(cfg.model, source, cache_dir)
+        datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed))
+        module = FineTuneModule(
+            build_base=base_model_factory(
+                cfg.model, source, cache_dir, len(tokenizer), int(cfg.run.seed)
+            ),
+            method=build_method(cfg.method),
+            apply_context=apply_context(cfg),
+            optimizer_spec=build_optimizer_spec(cfg.optim, int(cfg.trainer.max_steps)),
+        )
+        throughput = Throughput()
+        callbacks: list[pl.Callback] = [throughput]
+        if cfg.run.save_checkpoints:
+            callbacks.append(
+                ModelCheckpoint(
+                    dirpath=run_dir / "checkpoints",
+                    save_last=True,
+                    save_top_k=0,
+                    every_n_train_steps=int(cfg.run.checkpoint_every_n_steps),
+                )
+            )
+        hw = cfg.hardware
+        trainer = pl.Trainer(
+            **hardware_to_trainer_kwargs(
+                str(hw.accelerator),
+                hw.devices,
+                int(hw.num_nodes),
+                str(hw.strategy),
+                str(hw.precision),
+            ),
+            **trainer_arguments(cfg.trainer),
+            default_root_dir=str(run_dir),
+            logger=build_loggers(
+                str(cfg.logger.backend),
+                str(run_dir),
+                str(cfg.logger.project),
+                str(cfg.run.name),
+                str(cfg.logger.wandb_mode),
+            ),
+            callbacks=callbacks,
+            enable_checkpointing=bool(cfg.run.save_checkpoints),
+            num_sanity_val_steps=0,
+        )
+        return cls(
+            cfg,
+            run_dir,
+            tokenizer,
+            datamodule,
+            module,
+            trainer,
+            throughput,
+            _resume_path(str(cfg.run.resume), run_dir),
+        )
+
+    def _evaluate(self) -> dict[str, float]:
+        self.trainer.validate(self.module, datamodule=self.datamodule, verbose=False)
+        found = self.trainer.callback_metrics
+        return {k: float(found[k]) for k in ("val/loss", "train_eval/loss") if k in found}
+
+    def fit(self) -> dict[str, Any]:
+        """Validate, train, validate again; return the numbers for metrics.json."""
+        before = self._evaluate()
+        self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=self.resume_from)
+        after = self._evaluate()
+        trainable, total = self.module.parameter_counts()
+        stats = self.datamodule.stats
+        return {
+            "val_loss_before": before["val/loss"],
+            "val_loss_after": after["val/loss"],
+            "train_loss_before": before["train_eval/loss"],
+            "train_loss_after": after["train_eval/loss"],
+            "steps": int(self.trainer.global_step),
+            "tokens_per_second": round(self.throughput.tokens_per_second, 2),
+            "train_tokens": self.throughput.tokens,
+            "peak_memory_mib": round(peak_memory_mib(), 1),
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+            "trainable_percent": round(100.0 * trainable / total, 4),
+            "train_rows": stats["train"].rows,
+            "val_rows": stats["val"].rows,
+            "truncated_rows": stats["train"].truncated + stats["val"].truncated,
+        }
+
+    def write_artifacts(self, metrics: dict[str, Any], command: str) -> None:
+        """Rank 0 writes weights, tokenizer, config, metrics and the model card."""
+        if not self.trainer.is_global_zero:
+            return
+        cfg = self.cfg
+        produces_adapter = self.module.method.capabilities.produces_adapter
+        weights = save_weights(self.module.net, self.run_dir, produces_adapter)
+        self.tokenizer.save_pretrained(str(self.run_dir / "tokenizer"))
+        write_text_atomically(
+            self.run_dir / "config.yaml", redact(OmegaConf.to_yaml(cfg, resolve=True))
+        )
+        write_json_atomically(self.run_dir / "metrics.json", metrics)
+        card = model_card(
+            run_name=str(cfg.run.name),
+            command=command,
+            model_name=str(cfg.model.name),
+            method_name=str(cfg.method.name),
+            dataset_name=str(cfg.dataset.name),
+            metrics=metrics,
+            weights_dir=weights.name,
+        )
+        write_text_atomically(self.run_dir / "README.md", redact(card))
+
+
+def _resume_path(resume: str, run_dir: Path) -> str | None:
+    if resume == "never":
+        return None
+    if resume == "auto":
+        last = run_dir / "checkpoints" / "last.ckpt"
+        return str(last) if last.is_file() else None
+    if not Path(resume).is_file():
+        raise UserError(f"run.resume='{resume}': no such checkpoint file (or use auto / never)")
+    return resume

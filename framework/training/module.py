@@ -1,0 +1,115 @@
+"""The LightningModule: loads the base in configure_model, applies the method, trains."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torchmetrics import SumMetric
+
+from framework.data.render import IGNORE_INDEX
+from framework.methods.base import ApplyContext, Method
+from framework.training.optim import OptimizerSpec, build_optimizer, build_scheduler
+
+
+def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed next-token cross-entropy over labelled positions, and their count."""
+    shift_logits = logits[:, :-1, :].float()
+    shift_labels = labels[:, 1:]
+    loss = torch.nn.functional.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.size(-1)),
+        shift_labels.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+    return loss, (shift_labels != IGNORE_INDEX).sum()
+
+
+EVAL_SPLITS = ("val", "train_eval")  # the order of ChatDataModule.val_dataloader()
+
+
+class FineTuneModule(pl.LightningModule):
+    """Causal-LM fine-tuning with any registered method."""
+
+    def __init__(
+        self,
+        build_base: Callable[[], torch.nn.Module],
+        method: Method[Any],
+        apply_context: ApplyContext,
+        optimizer_spec: OptimizerSpec,
+    ) -> None:
+        super().__init__()
+        self.build_base = build_base
+        self.method = method
+        self.apply_context = apply_context
+        self.optimizer_spec = optimizer_spec
+        self.model: torch.nn.Module | None = None
+        # One (loss sum, token count) pair per evaluation loader: held-out val, train sample.
+        self.eval_sums = torch.nn.ModuleList([SumMetric() for _ in EVAL_SPLITS])
+        self.eval_counts = torch.nn.ModuleList([SumMetric() for _ in EVAL_SPLITS])
+        # Checkpoints hold only trainable weights; frozen base weights come from the base.
+        self.strict_loading = False
+
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        base = self.build_base()
+        base.requires_grad_(False)
+        self.model = self.method.apply(base, self.apply_context)
+
+    @property
+    def net(self) -> torch.nn.Module:
+        if self.model is None:
+            raise RuntimeError("configure_model() has not run yet")
+        return self.model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.net(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        loss_sum, count = token_loss_sum(logits, batch["labels"])
+        loss = loss_sum / count.clamp(min=1)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, batch_size=int(count))
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.method.on_train_step_end(self.net, self.global_step)
+
+    def validation_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        loss_sum, count = token_loss_sum(logits, batch["labels"])
+        self.eval_sums[dataloader_idx].update(loss_sum)
+        self.eval_counts[dataloader_idx].update(count)
+
+    def on_validation_epoch_end(self) -> None:
+        for split, total, count in zip(EVAL_SPLITS, self.eval_sums, self.eval_counts, strict=True):
+            if count.update_count == 0:
+                continue
+            loss = total.compute() / count.compute().clamp(min=1)
+            self.log(f"{split}/loss", loss, prog_bar=split == "val", add_dataloader_idx=False)
+            total.reset()
+            count.reset()
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.net.parameters(), self.optimizer_spec)
+        scheduler = build_scheduler(optimizer, self.optimizer_spec)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        state = checkpoint["state_dict"]
+        checkpoint["state_dict"] = {k: v for k, v in state.items() if k in trainable}
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, total) parameter counts of the adapted model."""
+        trainable = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.net.parameters())
+        return trainable, total

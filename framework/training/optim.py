@@ -1,0 +1,58 @@
+"""Optimizer and LR schedule from flat arguments."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """Flat optimizer settings (built from the optim config by the builder)."""
+
+    name: str
+    lr: float
+    weight_decay: float
+    betas: tuple[float, float]
+    eps: float
+    momentum: float
+    scheduler: str
+    warmup_steps: int
+    total_steps: int
+
+
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter], spec: OptimizerSpec
+) -> torch.optim.Optimizer:
+    """AdamW or SGD over the trainable parameters."""
+    trainable = [p for p in params if p.requires_grad]
+    if spec.name == "sgd":
+        return torch.optim.SGD(
+            trainable, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
+        )
+    return torch.optim.AdamW(
+        trainable, lr=spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.weight_decay
+    )
+
+
+def lr_factor(step: int, spec: OptimizerSpec) -> float:
+    """Multiplier of the base LR at `step`: linear warm-up then constant/linear/cosine."""
+    if spec.warmup_steps and step < spec.warmup_steps:
+        return (step + 1) / spec.warmup_steps
+    if spec.scheduler == "constant":
+        return 1.0
+    span = max(1, spec.total_steps - spec.warmup_steps)
+    progress = min(1.0, (step - spec.warmup_steps) / span)
+    if spec.scheduler == "linear":
+        return max(0.0, 1.0 - progress)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, spec: OptimizerSpec
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A per-step LambdaLR following lr_factor."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, spec))
