@@ -26,7 +26,8 @@ def check_overrides(config_dir: Path, config_name: str, overrides: list[str]) ->
     user = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
 
     def base() -> DictConfig | None:
-        selections = [o for o in user if "." not in o.split("=", 1)[0]]
+        groups = {p.name for p in config_dir.iterdir() if p.is_dir()} | {"method"}
+        selections = [o for o in user if o.split("=", 1)[0].lstrip("+~") in groups]
         try:
             return _compose(config_dir, config_name, selections)
         except Exception:

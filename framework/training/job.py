@@ -31,6 +31,7 @@ from framework.training.artifacts import (
 )
 from framework.training.callbacks import Throughput, peak_memory_mib
 from framework.training.module import FineTuneModule
+from framework.training.reload_check import load_saved, max_logit_difference
 from framework.training.trainer_factory import build_loggers, hardware_to_trainer_kwargs
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,10 @@ class Job:
         cfg = self.cfg
         produces_adapter = self.module.method.capabilities.produces_adapter
         weights = save_weights(self.module.net, self.run_dir, produces_adapter)
+        reloaded = load_saved(weights, self.module.build_base)
+        batch = next(iter(self.datamodule.val_dataloader()[0]))
+        metrics["reload_max_logit_diff"] = max_logit_difference(self.module.net, reloaded, batch)
+        del reloaded
         self.tokenizer.save_pretrained(str(self.run_dir / "tokenizer"))
         write_text_atomically(
             self.run_dir / "config.yaml", redact(OmegaConf.to_yaml(cfg, resolve=True))

@@ -58,6 +58,7 @@ class FineTuneModule(pl.LightningModule):
         base = self.build_base()
         base.requires_grad_(False)
         self.model = self.method.apply(base, self.apply_context)
+        self.model.train()  # from_pretrained returns eval mode; Lightning switches for eval
 
     @property
     def net(self) -> torch.nn.Module:
