@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from framework.data.datamodule import ChatDataModule
 from framework.data.split import load_rows, split_rows
 from framework.models.loader import load_causal_lm, load_tokenizer
+from framework.models.quantization import QuantizationSpec
 from framework.models.source import ModelSource, resolve_source
 from framework.training.optim import OptimizerSpec
 
@@ -28,7 +29,12 @@ def build_tokenizer(model: DictConfig, source: ModelSource, cache_dir: Path) -> 
 
 
 def base_model_factory(
-    model: DictConfig, source: ModelSource, cache_dir: Path, vocab_size: int, seed: int
+    model: DictConfig,
+    source: ModelSource,
+    cache_dir: Path,
+    vocab_size: int,
+    seed: int,
+    quantization: QuantizationSpec | None = None,
 ) -> partial[Any]:
     """A zero-argument callable that loads the base model (called in configure_model)."""
     return partial(
@@ -40,6 +46,7 @@ def base_model_factory(
         model.random_init,
         vocab_size,
         seed,
+        quantization,
     )
 
 

@@ -17,6 +17,10 @@ class PluginError(UserError):
     """A plugin failed to import or registered an invalid or duplicate method."""
 
 
+class RunAborted(UserError):
+    """A run stopped on purpose with a clear reason (non-finite loss, disk full)."""
+
+
 def did_you_mean(value: str, allowed: Iterable[str]) -> str:
     """Return ' Did you mean X?' for the closest allowed value, or ''."""
     matches = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1, cutoff=0.5)

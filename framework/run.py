@@ -24,12 +24,16 @@ def train(cfg: DictConfig) -> float:
     if problems:
         raise UserError("\n  ".join(["the run cannot start:", *problems]))
     from framework.training.job import Job
+    from framework.training.trainer_factory import close_loggers
 
     started = time.perf_counter()
     job = Job.from_config(cfg)
-    metrics = job.fit()
-    metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
-    job.write_artifacts(metrics, command=_command())
+    try:
+        metrics = job.fit()
+        metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
+        job.write_artifacts(metrics, command=_command())
+    finally:
+        close_loggers(job.trainer.loggers)
     log.info("run dir: %s", job.run_dir)
     return float(metrics["val_loss_after"])
 

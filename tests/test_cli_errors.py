@@ -18,7 +18,10 @@ CASES = [
     (["method.r=abc"], ["method.r", "abc"]),
     (["trainer.max_steps=0"], ["trainer.max_steps=0", "out of range"]),
     (["optim.name=adam"], ["optim.name='adam'", "Allowed: adamw, sgd", "Did you mean 'adamw'?"]),
-    (["dataset=jsonl", "dataset.path=/no/such/file.jsonl"], ["dataset.path", "/no/such/file.jsonl"]),
+    (
+        ["dataset=jsonl", "dataset.path=/no/such/file.jsonl"],
+        ["dataset.path", "/no/such/file.jsonl"],
+    ),
     (["dataset=jsonl"], ["dataset.path is required"]),
     (["logger.backend=wandbb"], ["logger.backend", "Did you mean 'wandb'?"]),
     (["a=b=c"], ["cannot parse the override"]),
@@ -26,7 +29,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("args", "expected"), CASES, ids=[" ".join(c[0]) for c in CASES])
-def test_user_mistake_exits_2_with_message(args: list[str], expected: list[str], tmp_path: Path) -> None:
+def test_user_mistake_exits_2_with_message(
+    args: list[str], expected: list[str], tmp_path: Path
+) -> None:
     result = run_train(args, tmp_path, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout

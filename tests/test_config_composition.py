@@ -20,9 +20,7 @@ discover_methods(ROOT / "plugins")
 
 SKIP_GROUPS = {"hydra", "method"}  # hydra is Hydra's own; methods come from the registry
 FILE_PRESETS = sorted(
-    (p.parent.name, p.stem)
-    for p in CONF.glob("*/*.yaml")
-    if p.parent.name not in SKIP_GROUPS
+    (p.parent.name, p.stem) for p in CONF.glob("*/*.yaml") if p.parent.name not in SKIP_GROUPS
 )
 
 
@@ -31,7 +29,9 @@ def compose_with(overrides: list[str]) -> OmegaConf:
         return compose("train", overrides=overrides)
 
 
-@pytest.mark.parametrize(("group", "preset"), FILE_PRESETS, ids=[f"{g}={p}" for g, p in FILE_PRESETS])
+@pytest.mark.parametrize(
+    ("group", "preset"), FILE_PRESETS, ids=[f"{g}={p}" for g, p in FILE_PRESETS]
+)
 def test_file_preset_composes(group: str, preset: str, tmp_path: Path) -> None:
     overrides = [f"{group}={preset}"]
     if group == "dataset" and preset == "jsonl":

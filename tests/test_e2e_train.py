@@ -1,4 +1,4 @@
-"""End to end: train.py in a subprocess on the tiny model; exact run-dir files; adapter round-trip."""
+"""End to end: train.py in a subprocess on the tiny model; exact files; adapter round-trip."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ EXPECTED_FILES = {
     "adapter/README.md",
     "adapter/adapter_config.json",
     "adapter/adapter_model.safetensors",
-    "checkpoints/last.ckpt",
+    "checkpoints/step-000004.ckpt",
     "config.yaml",
     "logs/metrics.csv",
     "metrics.json",
@@ -81,23 +81,28 @@ def test_adapter_loads_with_peft_and_matches_checkpoint_weights(lora_run: Path) 
     config = yaml.safe_load((lora_run / "config.yaml").read_text())
     init = RandomInitConfig(**config["model"]["random_init"])
     seed = config["run"]["seed"]
-    loaded = PeftModel.from_pretrained(build_random_llama(init, len(tokenizer), seed), str(lora_run / "adapter"))
 
+    def base() -> torch.nn.Module:
+        return build_random_llama(init, len(tokenizer), seed)
+
+    loaded = PeftModel.from_pretrained(base(), str(lora_run / "adapter"))
     # Independently: the same base + LoRA with the checkpoint's trainable weights.
-    rebuilt = get_peft_model(
-        build_random_llama(init, len(tokenizer), seed),
-        LoraConfig(r=4, lora_alpha=16, target_modules=list(loaded.peft_config["default"].target_modules)),
-    )
-    state = torch.load(lora_run / "checkpoints/last.ckpt", weights_only=True, map_location="cpu")["state_dict"]
-    missing = rebuilt.load_state_dict({k.removeprefix("model."): v for k, v in state.items()}, strict=False)
+    targets = list(loaded.peft_config["default"].target_modules)
+    rebuilt = get_peft_model(base(), LoraConfig(r=4, lora_alpha=16, target_modules=targets))
+    ckpt = lora_run / "checkpoints" / "step-000004.ckpt"
+    state = torch.load(ckpt, weights_only=True, map_location="cpu")["state_dict"]
+    weights = {k.removeprefix("model."): v for k, v in state.items()}
+    missing = rebuilt.load_state_dict(weights, strict=False)
     assert not missing.unexpected_keys
     assert any("lora_A" in k for k in state)
     ids = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "Hello there"}], add_generation_prompt=True, return_tensors="pt"
+        [{"role": "user", "content": "Hello there"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
     )["input_ids"]
     loaded.eval()
     rebuilt.eval()
     with torch.no_grad():
         assert torch.equal(loaded(input_ids=ids).logits, rebuilt(input_ids=ids).logits)
-        base_logits = build_random_llama(init, len(tokenizer), seed)(input_ids=ids).logits
+        base_logits = base()(input_ids=ids).logits
     assert not torch.equal(loaded(input_ids=ids).logits, base_logits), "adapter had no effect"

@@ -136,7 +136,8 @@ class RunConfig:
     name: str = "default"
     seed: int = 42
     dry_run: bool = False
-    resume: str = "never"  # never | auto | <checkpoint path>
+    merge: bool = False  # also save the adapter folded into the base (mergeable methods)
+    resume: str = "auto"  # auto (newest readable checkpoint in the run dir) | never | <path>
     save_checkpoints: bool = True
     checkpoint_every_n_steps: int = 10
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,9 @@ from omegaconf import DictConfig
 from framework.config.schema import CHOICES
 from framework.errors import allowed_list, did_you_mean
 from framework.methods.base import ApplyContext, Method
-from framework.methods.registry import get_method
+from framework.methods.registry import get_method, method_names
 from framework.models.architectures import target_modules_for
+from framework.models.quantization import spec_problems
 
 
 def build_method(method_cfg: DictConfig) -> Method[Any]:
@@ -28,13 +30,15 @@ def build_method(method_cfg: DictConfig) -> Method[Any]:
 def apply_context(cfg: DictConfig) -> ApplyContext:
     """What the method needs to know about the model, from config alone."""
     init = cfg.model.random_init
+    architecture = str(cfg.model.architecture)
+    kind = get_method(str(cfg.method.name)).cls.capabilities.targets
     return ApplyContext(
-        architecture=str(cfg.model.architecture),
+        architecture=architecture,
         task=str(cfg.dataset.task),
-        target_modules=target_modules_for(
-            str(cfg.model.architecture), list(cfg.model.target_modules)
-        ),
+        target_modules=target_modules_for(architecture, list(cfg.model.target_modules), kind),
         num_layers=int(init.num_layers) if init is not None else 0,
+        feedforward_modules=target_modules_for(architecture, [], "feedforward"),
+        total_steps=int(cfg.trainer.max_steps),
     )
 
 
@@ -85,11 +89,28 @@ def file_problems(cfg: DictConfig) -> list[str]:
             found.append("dataset.path is required when dataset.source=jsonl")
         elif not Path(str(cfg.dataset.path)).expanduser().is_file():
             found.append(f"dataset.path='{cfg.dataset.path}': no such file")
+        else:
+            found.extend(data_file_problems(str(cfg.dataset.path)))
+    resume = str(cfg.run.resume)
+    if resume not in ("auto", "never") and not Path(resume).expanduser().is_file():
+        found.append(f"run.resume='{resume}': no such checkpoint (allowed: auto, never, a path)")
     return found
 
 
+def data_file_problems(path: str) -> list[str]:
+    """Parse a local data file fully (cheap) so a bad row stops the run before any dir exists."""
+    from framework.data.sources import jsonl_rows
+    from framework.errors import UserError
+
+    try:
+        jsonl_rows(path)
+    except UserError as error:
+        return [str(error)]
+    return []
+
+
 def combination_problems(cfg: DictConfig, method: Method[Any], ctx: ApplyContext) -> list[str]:
-    """Method x hardware x dataset conflicts declared by the method's capabilities."""
+    """Method x hardware x dataset x run conflicts declared by the method's capabilities."""
     caps = method.capabilities
     found = list(method.problems(ctx))
     if ctx.task not in caps.task_types:
@@ -97,11 +118,54 @@ def combination_problems(cfg: DictConfig, method: Method[Any], ctx: ApplyContext
             f"method={method.name} does not support task '{ctx.task}' "
             f"(it supports: {allowed_list(caps.task_types)})"
         )
-    if cfg.hardware.strategy in caps.refuses_strategies:
-        found.append(
-            f"method={method.name} cannot run with hardware.strategy={cfg.hardware.strategy}"
-        )
+    found += strategy_problems(method, str(cfg.hardware.strategy))
+    found += quantization_problems(method)
+    if cfg.run.merge:
+        found += merge_problems(method)
     return found
+
+
+def strategy_problems(method: Method[Any], strategy: str) -> list[str]:
+    """The hardware strategy is one the method refuses, or not one it supports."""
+    caps = method.capabilities
+    if strategy in caps.refuses_strategies:
+        return [
+            f"method={method.name} cannot run with hardware.strategy={strategy}: "
+            f"{caps.refuses_strategies[strategy]}"
+        ]
+    if caps.supports_strategies and strategy not in caps.supports_strategies:
+        return [
+            f"method={method.name} cannot run with hardware.strategy={strategy} "
+            f"(it supports: {allowed_list(caps.supports_strategies)})"
+        ]
+    return []
+
+
+def quantization_problems(method: Method[Any]) -> list[str]:
+    """A quantized base needs bitsandbytes installed and settings it accepts."""
+    spec = method.quantization()
+    if spec is None:
+        return []
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return [
+            f"method={method.name} loads its base {spec.bits}-bit through bitsandbytes, "
+            "which is not installed (pip install bitsandbytes)"
+        ]
+    return spec_problems(spec)
+
+
+def merge_problems(method: Method[Any]) -> list[str]:
+    """run.merge=true with a method whose result cannot be folded into the base weights."""
+    caps = method.capabilities
+    if caps.mergeable or not caps.produces_adapter:
+        return []  # mergeable, or the whole model is saved already (full fine-tuning)
+    mergeable = [n for n in method_names() if get_method(n).cls.capabilities.mergeable]
+    why = caps.merge_refusal or "its adapter cannot be folded into the base weights"
+    return [
+        f"run.merge=true is refused for method={method.name}: {why}. Drop run.merge "
+        f"(the adapter still loads with PeftModel.from_pretrained) or pick a mergeable "
+        f"method ({allowed_list(mergeable)})"
+    ]
 
 
 def all_problems(cfg: DictConfig) -> list[str]:

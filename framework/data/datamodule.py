@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from framework.data.render import IGNORE_INDEX, Encoded, encode, segments
+from framework.data.sampler import ResumableSampler
 from framework.data.sources import ChatRow
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ class ChatDataModule(pl.LightningDataModule):
         self.train_set: list[Encoded] = []
         self.val_set: list[Encoded] = []
         self.stats = {"train": EncodeStats(), "val": EncodeStats()}
+        self.sampler: ResumableSampler | None = None
+        self.batches_seen = 0  # in epoch `count_epoch`; saved in checkpoints
+        self.count_epoch = 0
+        self._resume: dict[str, int] | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set:
@@ -107,15 +112,37 @@ class ChatDataModule(pl.LightningDataModule):
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
     def train_dataloader(self) -> DataLoader[Encoded]:
-        generator = torch.Generator().manual_seed(self.seed)
+        self.sampler = ResumableSampler(len(self.train_set), self.seed)
+        if self._resume is not None:
+            self.sampler.resume_at(
+                self._resume["epoch"], self._resume["batches_seen"] * self.batch_size
+            )
+            self.batches_seen = self._resume["batches_seen"]
+            self._resume = None
         return DataLoader(
             self.train_set,  # type: ignore[arg-type]
             batch_size=self.batch_size,
-            shuffle=True,
-            generator=generator,
+            sampler=self.sampler,
+            # Its own generator: creating an iterator must not draw from the global RNG
+            # (dropout masks would then differ between a resumed and an uninterrupted run).
+            generator=torch.Generator().manual_seed(self.seed),
             collate_fn=self.collate,
             num_workers=self.num_workers,
         )
+
+    def advance(self, epoch: int) -> None:
+        """Record that one more training batch of `epoch` was consumed."""
+        if epoch != self.count_epoch:
+            self.count_epoch, self.batches_seen = epoch, 0
+        self.batches_seen += 1
+
+    def state_dict(self) -> dict[str, int]:
+        """The data position: epoch and batches consumed in it (saved in checkpoints)."""
+        return {"epoch": self.count_epoch, "batches_seen": self.batches_seen}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = {"epoch": int(state["epoch"]), "batches_seen": int(state["batches_seen"])}
+        self.count_epoch = self._resume["epoch"]
 
     def val_dataloader(self) -> list[DataLoader[Encoded]]:
         """Held-out validation, then a same-sized sample of train rows (train loss)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -9,6 +10,8 @@ from framework.config.schema import MethodConfig
 
 if TYPE_CHECKING:
     import torch
+
+    from framework.models.quantization import QuantizationSpec
 
 ConfigT = TypeVar("ConfigT", bound=MethodConfig)
 
@@ -18,11 +21,14 @@ class Capabilities:
     """What a method can do and what it needs; checked before any weight is loaded."""
 
     mergeable: bool = False
+    merge_refusal: str = ""  # why run.merge=true is refused (shown to the user)
     produces_adapter: bool = True  # False: the whole model is saved (full fine-tuning)
-    quantized_base: bool = False  # needs / supports a 4- or 8-bit base
-    requires_quantized_base: bool = False
+    quantized_base: bool = False  # works on a 4- or 8-bit base
+    requires_quantized_base: bool = False  # loads its base quantized through bitsandbytes
     task_types: tuple[str, ...] = ("causal_lm",)
-    refuses_strategies: tuple[str, ...] = ()
+    targets: str = "linear"  # module set adapted by default (framework.models.architectures)
+    supports_strategies: tuple[str, ...] = ()  # empty: every strategy it does not refuse
+    refuses_strategies: Mapping[str, str] = field(default_factory=dict)  # strategy -> why
     description: str = ""
 
 
@@ -32,8 +38,10 @@ class ApplyContext:
 
     architecture: str
     task: str
-    target_modules: tuple[str, ...]
-    num_layers: int
+    target_modules: tuple[str, ...]  # the architecture's modules of Capabilities.targets
+    num_layers: int  # 0 when unknown before loading
+    feedforward_modules: tuple[str, ...] = ()  # the architecture's MLP output projections
+    total_steps: int = 0  # optimizer steps the run will take (trainer.max_steps)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,5 +63,19 @@ class Method(Generic[ConfigT]):
         """Config problems found before loading weights (empty when fine)."""
         return []
 
+    def quantization(self) -> QuantizationSpec | None:
+        """How the base must be loaded quantized (bitsandbytes), or None for full precision."""
+        return None
+
+    def param_groups(self, model: torch.nn.Module, lr: float) -> list[dict[str, Any]]:
+        """Optimizer parameter groups over the trainable parameters (one group by default)."""
+        return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+
     def on_train_step_end(self, model: torch.nn.Module, step: int) -> None:
         """Hook for methods that need per-step work (e.g. AdaLoRA budget allocation)."""
+
+    def merge(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Fold the trained adapter into the base weights; return the plain model."""
+        if not self.capabilities.mergeable:
+            raise NotImplementedError(f"method '{self.name}' is not mergeable")
+        return model.merge_and_unload()  # type: ignore[operator]

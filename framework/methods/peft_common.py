@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from framework.methods.base import ApplyContext
+
 if TYPE_CHECKING:
     import torch
 
@@ -13,6 +15,7 @@ PEFT_TASK_TYPES = {
     "token_cls": "TOKEN_CLS",
     "qa": "QUESTION_ANS",
 }
+ALL_TASKS = tuple(PEFT_TASK_TYPES)
 
 
 def wrap_with_peft(model: torch.nn.Module, peft_config: Any) -> torch.nn.Module:
@@ -25,6 +28,11 @@ def wrap_with_peft(model: torch.nn.Module, peft_config: Any) -> torch.nn.Module:
 def peft_task_type(task: str) -> str:
     """PEFT's task type name for one of our task names."""
     return PEFT_TASK_TYPES[task]
+
+
+def resolve_targets(configured: list[str], ctx: ApplyContext) -> list[str]:
+    """The method's own target_modules, else the architecture's default for the method."""
+    return list(configured or ctx.target_modules)
 
 
 def range_problems(values: dict[str, tuple[float, float, float]]) -> list[str]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from framework.config.schema import RandomInitConfig
 from framework.errors import UserError
+from framework.models.quantization import QuantizationSpec, bnb_config, quantize_in_memory
 from framework.models.source import ModelSource, hub_unreachable_message
 
 if TYPE_CHECKING:
@@ -49,18 +50,26 @@ def load_causal_lm(
     random_init: RandomInitConfig | None,
     vocab_size: int,
     seed: int,
+    quantization: QuantizationSpec | None = None,
 ) -> torch.nn.Module:
-    """The base causal LM: random from a config, converted GGUF, local folder or hub."""
+    """The base causal LM: random from a config, converted GGUF, local folder or hub.
+
+    With a quantization spec the weights are loaded through bitsandbytes (4- or 8-bit).
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
     torch_dtype = getattr(torch, dtype)
     if random_init is not None:
-        return build_random_llama(random_init, vocab_size, seed).to(torch_dtype)
+        model = build_random_llama(random_init, vocab_size, seed).to(torch_dtype)
+        return quantize_in_memory(model, quantization) if quantization else model
+    quantized = {"quantization_config": bnb_config(quantization)} if quantization else {}
     if source.kind == "gguf":
         folder = convert_gguf(source, cache_dir)
-        return AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype)
-    return _from_pretrained(AutoModelForCausalLM, source, trust_remote_code, dtype=torch_dtype)
+        return AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype, **quantized)
+    return _from_pretrained(
+        AutoModelForCausalLM, source, trust_remote_code, dtype=torch_dtype, **quantized
+    )
 
 
 def build_random_llama(init: RandomInitConfig, vocab_size: int, seed: int) -> torch.nn.Module:

@@ -47,8 +47,10 @@ def model_card(
     dataset_name: str,
     metrics: dict[str, Any],
     weights_dir: str,
+    loss_curve: str | None = None,
+    run_dir: str | None = None,
 ) -> str:
-    """A README.md describing the run, its metrics, and how to reproduce and load it."""
+    """A README.md: the run, its metrics and loss curve, how to reproduce, load and use it."""
     rows = "\n".join(
         f"| {k} | {_fmt(v)} |" for k, v in sorted(metrics.items()) if not isinstance(v, dict)
     )
@@ -58,6 +60,8 @@ def model_card(
         if weights_dir == "adapter"
         else f"model = AutoModelForCausalLM.from_pretrained('{weights_dir}')"
     )
+    curve = f"\n## Loss curve\n\n![loss curve]({loss_curve})\n" if loss_curve else ""
+    use = _use_section(run_dir) if run_dir else ""
     return f"""# {run_name}: {method_name} on {model_name}
 
 Fine-tuned with [hydratune](https://github.com/) on dataset `{dataset_name}`.
@@ -73,7 +77,7 @@ Fine-tuned with [hydratune](https://github.com/) on dataset `{dataset_name}`.
 | metric | value |
 |---|---|
 {rows}
-
+{curve}
 ## Load
 
 ```python
@@ -81,6 +85,18 @@ Fine-tuned with [hydratune](https://github.com/) on dataset `{dataset_name}`.
 ```
 
 The tokenizer (with its chat template) is in `tokenizer/`; the resolved config in `config.yaml`.
+{use}"""
+
+
+def _use_section(run_dir: str) -> str:
+    return f"""
+## Use
+
+```bash
+python evaluate.py run_dir={run_dir}                  # metrics on the held-out split
+python generate.py run_dir={run_dir} prompt="Hello!"  # one reply; no prompt: chat
+python export.py run_dir={run_dir} format=merged      # or format=onnx; parity-checked
+```
 """
 
 

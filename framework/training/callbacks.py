@@ -57,3 +57,14 @@ def peak_memory_mib() -> float:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         return torch.cuda.max_memory_allocated() / 2**20
     return peak_rss_mib()
+
+
+class DataPosition(pl.Callback):
+    """Tells the datamodule each consumed batch, so checkpoints hold the data position."""
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, *args: Any
+    ) -> None:
+        datamodule = trainer.datamodule  # type: ignore[attr-defined]
+        if datamodule is not None and hasattr(datamodule, "advance"):
+            datamodule.advance(trainer.current_epoch)

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint
 
 from framework.builders import (
     base_model_factory,
@@ -29,7 +28,15 @@ from framework.training.artifacts import (
     write_json_atomically,
     write_text_atomically,
 )
-from framework.training.callbacks import Throughput, peak_memory_mib
+from framework.training.callbacks import DataPosition, Throughput, peak_memory_mib
+from framework.training.checkpointing import (
+    AtomicCheckpointIO,
+    FiniteLossGuard,
+    RollingCheckpoint,
+    newest_readable,
+    readable,
+)
+from framework.training.loss_curve import write_loss_curve
 from framework.training.module import FineTuneModule
 from framework.training.reload_check import load_saved, max_logit_difference
 from framework.training.trainer_factory import build_loggers, hardware_to_trainer_kwargs
@@ -58,25 +65,29 @@ class Job:
         source = build_source(cfg.model)
         tokenizer = build_tokenizer(cfg.model, source, cache_dir)
         datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed))
+        method = build_method(cfg.method)
         module = FineTuneModule(
             build_base=base_model_factory(
-                cfg.model, source, cache_dir, len(tokenizer), int(cfg.run.seed)
+                cfg.model,
+                source,
+                cache_dir,
+                len(tokenizer),
+                int(cfg.run.seed),
+                method.quantization(),
             ),
-            method=build_method(cfg.method),
+            method=method,
             apply_context=apply_context(cfg),
             optimizer_spec=build_optimizer_spec(cfg.optim, int(cfg.trainer.max_steps)),
         )
         throughput = Throughput()
-        callbacks: list[pl.Callback] = [throughput]
-        if cfg.run.save_checkpoints:
-            callbacks.append(
-                ModelCheckpoint(
-                    dirpath=run_dir / "checkpoints",
-                    save_last=True,
-                    save_top_k=0,
-                    every_n_train_steps=int(cfg.run.checkpoint_every_n_steps),
-                )
-            )
+        checkpoints = (
+            RollingCheckpoint(run_dir / "checkpoints", int(cfg.run.checkpoint_every_n_steps))
+            if cfg.run.save_checkpoints
+            else None
+        )
+        callbacks: list[pl.Callback] = [throughput, DataPosition(), FiniteLossGuard(checkpoints)]
+        if checkpoints is not None:
+            callbacks.append(checkpoints)
         hw = cfg.hardware
         trainer = pl.Trainer(
             **hardware_to_trainer_kwargs(
@@ -96,8 +107,10 @@ class Job:
                 str(cfg.logger.wandb_mode),
             ),
             callbacks=callbacks,
-            enable_checkpointing=bool(cfg.run.save_checkpoints),
+            enable_checkpointing=False,  # RollingCheckpoint saves (atomically, see plugins)
+            plugins=[AtomicCheckpointIO()],
             num_sanity_val_steps=0,
+            inference_mode=False,  # eval metrics keep normal tensors across validate and fit
         )
         return cls(
             cfg,
@@ -118,7 +131,11 @@ class Job:
     def fit(self) -> dict[str, Any]:
         """Validate, train, validate again; return the numbers for metrics.json."""
         before = self._evaluate()
-        self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=self.resume_from)
+        if self.resume_from:
+            log.info("resuming from %s", self.resume_from)
+        self.trainer.fit(
+            self.module, datamodule=self.datamodule, ckpt_path=self.resume_from, weights_only=True
+        )
         after = self._evaluate()
         trainable, total = self.module.parameter_counts()
         stats = self.datamodule.stats
@@ -129,6 +146,7 @@ class Job:
             "train_loss_after": after["train_eval/loss"],
             "steps": int(self.trainer.global_step),
             "tokens_per_second": round(self.throughput.tokens_per_second, 2),
+            "seconds_per_step": round(self.throughput.seconds / max(1, self.throughput.steps), 3),
             "train_tokens": self.throughput.tokens,
             "peak_memory_mib": round(peak_memory_mib(), 1),
             "trainable_parameters": trainable,
@@ -138,6 +156,12 @@ class Job:
             "val_rows": stats["val"].rows,
             "truncated_rows": stats["train"].truncated + stats["val"].truncated,
         }
+
+    def _loss_curve(self) -> str | None:
+        """Draw loss_curve.png from logs/metrics.csv; its name for the model card."""
+        png = self.run_dir / "loss_curve.png"
+        drawn = write_loss_curve(self.run_dir / "logs/metrics.csv", png, str(self.cfg.run.name))
+        return png.name if drawn else None
 
     def write_artifacts(self, metrics: dict[str, Any], command: str) -> None:
         """Rank 0 writes weights, tokenizer, config, metrics and the model card."""
@@ -163,16 +187,25 @@ class Job:
             dataset_name=str(cfg.dataset.name),
             metrics=metrics,
             weights_dir=weights.name,
+            loss_curve=self._loss_curve(),
+            run_dir=str(self.run_dir),
         )
         write_text_atomically(self.run_dir / "README.md", redact(card))
+        if cfg.run.merge and produces_adapter:  # refused before the run if not mergeable
+            merged: Any = self.module.method.merge(self.module.net)  # last: folds in place
+            merged.save_pretrained(str(self.run_dir / "merged"), safe_serialization=True)
 
 
 def _resume_path(resume: str, run_dir: Path) -> str | None:
+    """never: start fresh; auto: newest readable checkpoint in the run dir; else a path."""
     if resume == "never":
         return None
     if resume == "auto":
-        last = run_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.is_file() else None
-    if not Path(resume).is_file():
+        found = newest_readable(run_dir / "checkpoints")
+        return str(found) if found else None
+    path = Path(resume)
+    if not path.is_file():
         raise UserError(f"run.resume='{resume}': no such checkpoint file (or use auto / never)")
+    if not readable(path):
+        raise UserError(f"run.resume='{resume}': the checkpoint is truncated or corrupt")
     return resume

@@ -12,6 +12,7 @@ from torchmetrics import SumMetric
 from framework.data.render import IGNORE_INDEX
 from framework.methods.base import ApplyContext, Method
 from framework.training.optim import OptimizerSpec, build_optimizer, build_scheduler
+from framework.training.rng import capture_rng, restore_rng
 
 
 def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,7 +68,8 @@ class FineTuneModule(pl.LightningModule):
         return self.model
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.net(input_ids=input_ids, attention_mask=attention_mask).logits
+        logits = self.net(input_ids=input_ids, attention_mask=attention_mask).logits
+        return logits[:, -input_ids.size(1) :]  # prompt methods prepend virtual-token logits
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])
@@ -97,7 +99,8 @@ class FineTuneModule(pl.LightningModule):
             count.reset()
 
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.net.parameters(), self.optimizer_spec)
+        groups = self.method.param_groups(self.net, self.optimizer_spec.lr)
+        optimizer = build_optimizer(groups, self.optimizer_spec)
         scheduler = build_scheduler(optimizer, self.optimizer_spec)
         return {
             "optimizer": optimizer,
@@ -108,6 +111,11 @@ class FineTuneModule(pl.LightningModule):
         trainable = {n for n, p in self.named_parameters() if p.requires_grad}
         state = checkpoint["state_dict"]
         checkpoint["state_dict"] = {k: v for k, v in state.items() if k in trainable}
+        checkpoint["rng"] = capture_rng()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "rng" in checkpoint:
+            restore_rng(checkpoint["rng"])
 
     def parameter_counts(self) -> tuple[int, int]:
         """(trainable, total) parameter counts of the adapted model."""

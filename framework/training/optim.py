@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -24,11 +25,14 @@ class OptimizerSpec:
     total_steps: int
 
 
+ParamGroups = list[dict[str, Any]]
+
+
 def build_optimizer(
-    params: Iterable[torch.nn.Parameter], spec: OptimizerSpec
+    params: Iterable[torch.nn.Parameter] | ParamGroups, spec: OptimizerSpec
 ) -> torch.optim.Optimizer:
-    """AdamW or SGD over the trainable parameters."""
-    trainable = [p for p in params if p.requires_grad]
+    """AdamW or SGD over the trainable parameters (plain, or groups with their own lr)."""
+    trainable = trainable_groups(params)
     if spec.name == "sgd":
         return torch.optim.SGD(
             trainable, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
@@ -36,6 +40,14 @@ def build_optimizer(
     return torch.optim.AdamW(
         trainable, lr=spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.weight_decay
     )
+
+
+def trainable_groups(params: Iterable[torch.nn.Parameter] | ParamGroups) -> ParamGroups:
+    """Parameter groups holding only trainable parameters; empty groups are dropped."""
+    items = list(params)
+    groups = [g for g in items if isinstance(g, dict)] or [{"params": items}]
+    kept = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups]
+    return [g for g in kept if g["params"]]
 
 
 def lr_factor(step: int, spec: OptimizerSpec) -> float:

@@ -21,15 +21,29 @@ def hardware_to_trainer_kwargs(
 def build_loggers(
     backend: str, run_dir: str, project: str, run_name: str, wandb_mode: str
 ) -> list[Any]:
-    """The experiment tracker for the run (csv, tensorboard or wandb)."""
+    """The experiment tracker (csv, tensorboard or wandb), always with logs/metrics.csv too.
+
+    The CSV file feeds the loss curve and the model card whatever the tracker is.
+    """
+    from pytorch_lightning.loggers import CSVLogger
+
+    csv = CSVLogger(save_dir=run_dir, name="logs", version="")
     if backend == "tensorboard":
         from pytorch_lightning.loggers import TensorBoardLogger
 
-        return [TensorBoardLogger(save_dir=run_dir, name="logs", version="")]
+        return [TensorBoardLogger(save_dir=run_dir, name="logs", version=""), csv]
     if backend == "wandb":
         from pytorch_lightning.loggers import WandbLogger
 
-        return [WandbLogger(project=project, name=run_name, save_dir=run_dir, mode=wandb_mode)]
-    from pytorch_lightning.loggers import CSVLogger
+        wandb = WandbLogger(project=project, name=run_name, save_dir=run_dir, mode=wandb_mode)
+        return [wandb, csv]
+    return [csv]
 
-    return [CSVLogger(save_dir=run_dir, name="logs", version="")]
+
+def close_loggers(loggers: list[Any]) -> None:
+    """Finish wandb runs explicitly: offline runs otherwise may exit before their records
+    are written, and a sweep's next job would attach to the same run."""
+    for logger in loggers:
+        experiment = getattr(logger, "_experiment", None)
+        if experiment is not None and hasattr(experiment, "finish"):
+            experiment.finish()

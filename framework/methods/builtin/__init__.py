@@ -2,7 +2,25 @@
 
 import importlib
 
-BUILTIN_MODULES = ("full", "lora", "dora")
+BUILTIN_MODULES = (
+    "full",
+    "freeze",
+    "lora",
+    "rslora",
+    "dora",
+    "qlora",
+    "qdora",
+    "lora_8bit",
+    "ia3",
+    "prefix",
+    "prompt",
+    "ptuning",
+    "adalora",
+    "loha",
+    "lokr",
+    "oft",
+    "vera",
+)
 
 
 def load_builtins() -> None:

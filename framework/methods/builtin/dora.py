@@ -15,7 +15,7 @@ class DoraConfig(LoraConfig):
 
 
 @register_method("dora")
-class DoRA(LoraFamily):
+class DoRA(LoraFamily[DoraConfig]):
     """Weight-decomposed low-rank adaptation."""
 
     config_class = DoraConfig

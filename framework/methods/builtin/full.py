@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from framework.config.schema import MethodConfig
 from framework.methods.base import ApplyContext, Capabilities, Method
+from framework.methods.peft_common import ALL_TASKS
 from framework.methods.registry import register_method
 
 if TYPE_CHECKING:
@@ -26,7 +27,8 @@ class Full(Method[FullConfig]):
     capabilities = Capabilities(
         mergeable=False,
         produces_adapter=False,
-        task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
+        task_types=ALL_TASKS,
+        targets="none",
         description="all parameters train; largest memory, no adapter",
     )
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from framework.config.schema import MethodConfig
 from framework.methods.base import ApplyContext, Capabilities, Method
-from framework.methods.peft_common import peft_task_type, range_problems, wrap_with_peft
+from framework.methods.peft_common import (
+    peft_task_type,
+    range_problems,
+    resolve_targets,
+    wrap_with_peft,
+)
 from framework.methods.registry import register_method
 
 if TYPE_CHECKING:
@@ -26,8 +31,11 @@ class LoraConfig(MethodConfig):
     use_rslora: bool = False
 
 
-class LoraFamily(Method[LoraConfig]):
-    """Shared apply() for LoRA and its variants (DoRA, rsLoRA, ...)."""
+LoraConfigT = TypeVar("LoraConfigT", bound=LoraConfig)
+
+
+class LoraFamily(Method[LoraConfigT]):
+    """Shared apply() for LoRA and its variants (DoRA, rsLoRA, QLoRA, ...)."""
 
     config_class = LoraConfig
     use_dora = False
@@ -38,7 +46,7 @@ class LoraFamily(Method[LoraConfig]):
             "r": cfg.r,
             "lora_alpha": cfg.alpha,
             "lora_dropout": cfg.dropout,
-            "target_modules": list(cfg.target_modules or ctx.target_modules),
+            "target_modules": resolve_targets(cfg.target_modules, ctx),
             "bias": cfg.bias,
             "use_rslora": cfg.use_rslora,
             "use_dora": self.use_dora,
@@ -52,7 +60,7 @@ class LoraFamily(Method[LoraConfig]):
         )
         if cfg.bias not in ("none", "all", "lora_only"):
             found.append(f"method.bias='{cfg.bias}' is not allowed (allowed: all, lora_only, none)")
-        if not (cfg.target_modules or ctx.target_modules):
+        if not resolve_targets(cfg.target_modules, ctx):
             found.append("method.target_modules is empty and the model preset names none")
         return found
 
@@ -63,7 +71,7 @@ class LoraFamily(Method[LoraConfig]):
 
 
 @register_method("lora")
-class LoRA(LoraFamily):
+class LoRA(LoraFamily[LoraConfig]):
     """Low-rank adaptation: W + (alpha/r) * B @ A on the target linear layers."""
 
     capabilities = Capabilities(

@@ -1,0 +1,1 @@
+"""Export a finished run: merged safetensors or ONNX, each checked for parity."""

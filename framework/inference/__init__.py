@@ -1,0 +1,1 @@
+"""Use a finished run: load it from its run dir, evaluate, generate and chat."""

@@ -1,0 +1,52 @@
+"""LoRA on an 8-bit base (bitsandbytes LLM.int8())."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from framework.methods.base import ApplyContext, Capabilities
+from framework.methods.builtin.lora import LoraConfig, LoraFamily
+from framework.methods.builtin.qlora import QUANTIZED_MERGE_REFUSAL, QUANTIZED_REFUSALS
+from framework.methods.registry import register_method
+from framework.models.quantization import QuantizationSpec
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass
+class Lora8bitConfig(LoraConfig):
+    """LoRA's knobs plus the LLM.int8() outlier threshold."""
+
+    int8_threshold: float = 6.0
+    gradient_checkpointing: bool = False
+
+
+@register_method("lora_8bit")
+class Lora8bit(LoraFamily[Lora8bitConfig]):
+    """LoRA adapters over a frozen int8 base."""
+
+    config_class = Lora8bitConfig
+    capabilities = Capabilities(
+        mergeable=False,
+        merge_refusal=QUANTIZED_MERGE_REFUSAL,
+        quantized_base=True,
+        requires_quantized_base=True,
+        refuses_strategies=QUANTIZED_REFUSALS,
+        description="LoRA on an 8-bit LLM.int8() base (bitsandbytes)",
+    )
+
+    def quantization(self) -> QuantizationSpec:
+        return QuantizationSpec(bits=8, int8_threshold=self.config.int8_threshold)
+
+    def apply(self, model: torch.nn.Module, ctx: ApplyContext) -> torch.nn.Module:
+        from peft import prepare_model_for_kbit_training
+
+        # bitsandbytes warns on every int8 matmul that fp32 inputs are cast to fp16.
+        warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+        prepared = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=self.config.gradient_checkpointing
+        )
+        return super().apply(prepared, ctx)

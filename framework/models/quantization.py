@@ -1,0 +1,69 @@
+"""Load a base model quantized by bitsandbytes through transformers (works on CPU too)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+QUANT_TYPES = ("nf4", "fp4")
+COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
+STORAGE_DTYPES = ("uint8", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class QuantizationSpec:
+    """Flat bitsandbytes settings a method asks its base to be loaded with."""
+
+    bits: int  # 4 or 8
+    quant_type: str = "nf4"  # 4-bit: nf4 | fp4
+    double_quant: bool = True  # 4-bit: quantize the quantization constants too
+    compute_dtype: str = "float32"  # 4-bit matmul dtype; float32 on CPU (AVX2 bf16 is slow)
+    quant_storage: str = "uint8"  # 4-bit packed storage dtype
+    int8_threshold: float = 6.0  # 8-bit: outlier threshold of LLM.int8()
+
+
+def spec_problems(spec: QuantizationSpec, prefix: str = "method") -> list[str]:
+    """Values bitsandbytes would refuse, named by their config keys."""
+    found = []
+    if spec.bits not in (4, 8):
+        found.append(f"{prefix}.bits={spec.bits} is not allowed (allowed: 4, 8)")
+    checks = (
+        ("quant_type", spec.quant_type, QUANT_TYPES),
+        ("compute_dtype", spec.compute_dtype, COMPUTE_DTYPES),
+        ("quant_storage", spec.quant_storage, STORAGE_DTYPES),
+    )
+    for key, value, allowed in checks:
+        if value not in allowed:
+            found.append(f"{prefix}.{key}='{value}' is not allowed (allowed: {', '.join(allowed)})")
+    return found
+
+
+def bnb_config(spec: QuantizationSpec) -> Any:
+    """transformers' BitsAndBytesConfig for a spec."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if spec.bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=spec.int8_threshold)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=spec.quant_type,
+        bnb_4bit_use_double_quant=spec.double_quant,
+        bnb_4bit_compute_dtype=getattr(torch, spec.compute_dtype),
+        bnb_4bit_quant_storage=getattr(torch, spec.quant_storage),
+    )
+
+
+def quantize_in_memory(model: torch.nn.Module, spec: QuantizationSpec) -> torch.nn.Module:
+    """Reload an in-memory model quantized (saved to a temporary folder, then from_pretrained)."""
+    from transformers import AutoModelForCausalLM
+
+    with tempfile.TemporaryDirectory(prefix="hydratune-quantize-") as folder:
+        model.save_pretrained(folder)  # type: ignore[operator]
+        return AutoModelForCausalLM.from_pretrained(
+            folder, quantization_config=bnb_config(spec), dtype=model.dtype
+        )

@@ -1,0 +1,127 @@
+"""Atomic, rolling checkpoints; picking the newest readable one; a finite-loss guard."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from framework.errors import RunAborted
+
+log = logging.getLogger(__name__)
+
+STEP_FILE = re.compile(r"^step-(\d+)\.ckpt$")
+
+
+def checkpoint_name(step: int) -> str:
+    """File name of the checkpoint taken after `step` optimizer steps."""
+    return f"step-{step:06d}.ckpt"
+
+
+def checkpoints_newest_first(folder: Path) -> list[Path]:
+    """Checkpoints in a folder, newest (highest step) first."""
+    found = [(int(m.group(1)), p) for p in folder.glob("*.ckpt") if (m := STEP_FILE.match(p.name))]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write to a temporary name, fsync, then rename: a crash never leaves a torn file."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        try:
+            with tmp.open("wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except OSError as error:
+            tmp.unlink(missing_ok=True)
+            previous = checkpoints_newest_first(target.parent)
+            kept = f"the previous checkpoint {previous[0]} is kept" if previous else "none kept"
+            raise RunAborted(
+                f"could not write checkpoint {target}: {error.strerror or error} "
+                f"(is the disk full?); {kept}"
+            ) from None
+
+
+def readable(path: Path) -> bool:
+    """True when the checkpoint loads (weights_only) and has the keys a resume needs."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torn, truncated or foreign file: any load failure means unusable
+        return False
+    return isinstance(state, dict) and {"state_dict", "global_step", "loops"} <= set(state)
+
+
+def newest_readable(folder: Path) -> Path | None:
+    """The newest checkpoint that loads; each newer unreadable one is named in a warning."""
+    candidates = checkpoints_newest_first(folder)
+    for index, path in enumerate(candidates):
+        if readable(path):
+            return path
+        fallback = candidates[index + 1] if index + 1 < len(candidates) else None
+        log.warning(
+            "checkpoint %s is truncated or corrupt; falling back to %s",
+            path,
+            fallback or "a fresh start (no older checkpoint)",
+        )
+    return None
+
+
+class RollingCheckpoint(pl.Callback):
+    """Save every N optimizer steps and at the end of training; keep the newest `keep`."""
+
+    def __init__(self, folder: Path, every_n_steps: int, keep: int = 2) -> None:
+        self.folder, self.every_n_steps, self.keep = folder, every_n_steps, keep
+        self.last_saved: Path | None = None
+        self._last_step = -1
+
+    def _save(self, trainer: pl.Trainer) -> None:
+        step = trainer.global_step
+        if step == self._last_step:
+            return
+        path = self.folder / checkpoint_name(step)
+        trainer.save_checkpoint(path, weights_only=False)
+        self._last_step, self.last_saved = step, path
+        if trainer.is_global_zero:
+            for old in checkpoints_newest_first(self.folder)[self.keep :]:
+                old.unlink(missing_ok=True)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+    ) -> None:
+        if trainer.global_step % self.every_n_steps == 0:
+            self._save(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._save(trainer)
+
+
+class FiniteLossGuard(pl.Callback):
+    """Stop at the first non-finite loss, naming the step and the last good checkpoint."""
+
+    def __init__(self, checkpoints: RollingCheckpoint | None) -> None:
+        self.checkpoints = checkpoints
+
+    def on_before_backward(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor
+    ) -> None:
+        if torch.isfinite(loss).all():
+            return
+        last = self.checkpoints.last_saved if self.checkpoints else None
+        raise RunAborted(
+            f"the loss became {loss.item()} at step {trainer.global_step + 1}; training stopped. "
+            f"Last good checkpoint: {last or 'none yet'}. Lower optim.lr or check the data, "
+            "then resume with run.resume=<that checkpoint>."
+        )

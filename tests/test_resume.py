@@ -1,0 +1,118 @@
+"""Nothing lost: kill -9 then resume matches an uninterrupted run; corrupt checkpoints fall back."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from framework.training.checkpointing import checkpoints_newest_first, newest_readable
+from tests.helpers import ROOT, TINY, run_train
+
+# 40 steps over ~3 epochs of 14 batches: checkpoints land mid-epoch; dropout exercises the RNG.
+RESUMABLE = [
+    *[a for a in TINY if not a.startswith("trainer.max_steps")],
+    "trainer.max_steps=40",
+    "run.checkpoint_every_n_steps=4",
+    "method.dropout=0.1",
+]
+
+
+def adapter(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(run_dir / "adapter" / "adapter_model.safetensors"))
+
+
+def test_kill_9_between_checkpoints_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
+    straight = tmp_path / "straight"
+    result = run_train([*RESUMABLE, f"hydra.run.dir={straight}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    resumed = tmp_path / "resumed"
+    args = [*RESUMABLE, f"hydra.run.dir={resumed}"]
+    env = {**os.environ, "HYDRATUNE_OUTPUT": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while not (resumed / "checkpoints" / "step-000004.ckpt").exists():
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (resumed / "metrics.json").exists(), "killed too late: the run had finished"
+    kept = checkpoints_newest_first(resumed / "checkpoints")
+    assert kept and all(int(p.stem.split("-")[1]) < 40 for p in kept)
+
+    again = run_train(args, tmp_path)  # the same command, the same run dir: resumes
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming from" in (resumed / "train.log").read_text()
+    a, b = adapter(straight), adapter(resumed)
+    assert a.keys() == b.keys()
+    for key in a:  # CPU, fixed seed: the resumed run is bit-for-bit the same (tolerance 1e-6)
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_previous(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_dir = tmp_path / "run"
+    args = [*TINY, "trainer.max_steps=6", "run.checkpoint_every_n_steps=2"]
+    assert run_train([*args, f"hydra.run.dir={run_dir}"], tmp_path).returncode == 0
+    newest, previous = checkpoints_newest_first(run_dir / "checkpoints")
+    assert (newest.name, previous.name) == ("step-000006.ckpt", "step-000004.ckpt")
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated, as by a crash mid-copy
+    with caplog.at_level(logging.WARNING):
+        assert newest_readable(run_dir / "checkpoints") == previous
+    assert str(newest) in caplog.text and str(previous) in caplog.text
+
+
+def test_non_finite_loss_stops_naming_step_and_checkpoint(tmp_path: Path) -> None:
+    args = [*TINY, "trainer.max_steps=20", "run.checkpoint_every_n_steps=1", "optim.lr=1e30"]
+    result = run_train(args, tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "the loss became" in result.stderr and "at step" in result.stderr
+    assert "Last good checkpoint:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+FULL_DISK = """
+import resource, signal, sys, torch
+from pathlib import Path
+from framework.errors import RunAborted
+from framework.training.checkpointing import AtomicCheckpointIO
+folder = Path(sys.argv[1])
+io = AtomicCheckpointIO()
+io.save_checkpoint({"state_dict": {"w": torch.zeros(10)}}, folder / "step-000001.ckpt")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))  # the disk is now "full"
+try:
+    io.save_checkpoint({"state_dict": {"w": torch.zeros(1_000_000)}}, folder / "step-000002.ckpt")
+except RunAborted as error:
+    print(error)
+"""
+
+
+def test_full_disk_on_save_keeps_previous_checkpoint(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "could not write checkpoint" in result.stdout
+    assert f"the previous checkpoint {tmp_path / 'step-000001.ckpt'} is kept" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000001.ckpt"]
+    assert torch.load(tmp_path / "step-000001.ckpt", weights_only=True)["state_dict"][
+        "w"
+    ].shape == (10,)
