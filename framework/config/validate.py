@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +92,38 @@ def file_problems(cfg: DictConfig) -> list[str]:
             found.append(f"dataset.path='{cfg.dataset.path}': no such file")
         else:
             found.extend(data_file_problems(str(cfg.dataset.path)))
+    found.extend(_caught(lambda: model_source_check(cfg)))
+    if cfg.dataset.source == "chatterbot" and cfg.dataset.categories:
+        found.extend(_caught(lambda: chatterbot_topics_check(list(cfg.dataset.categories))))
     resume = str(cfg.run.resume)
     if resume not in ("auto", "never") and not Path(resume).expanduser().is_file():
         found.append(f"run.resume='{resume}': no such checkpoint (allowed: auto, never, a path)")
     return found
+
+
+def _caught(check: Callable[[], object]) -> list[str]:
+    from framework.errors import UserError
+
+    try:
+        check()
+    except UserError as error:
+        return [str(error)]
+    return []
+
+
+def model_source_check(cfg: DictConfig) -> None:
+    """The model preset's source exists (package installed, folder present, file found)."""
+    from framework.models.source import resolve_source
+
+    m = cfg.model
+    resolve_source(str(m.name), m.hub_id, m.local_path, m.gguf_package, m.gguf_file)
+
+
+def chatterbot_topics_check(categories: list[str]) -> None:
+    """Every requested chatterbot topic exists."""
+    from framework.data.sources import chatterbot_files
+
+    chatterbot_files(categories)
 
 
 def data_file_problems(path: str) -> list[str]:

@@ -28,10 +28,8 @@ class ChatRow:
     origin: str  # file:line
 
 
-def chatterbot_rows(categories: list[str]) -> list[ChatRow]:
-    """Prompt/response pairs from the English chatterbot-corpus (BSD-3-Clause)."""
-    import yaml
-
+def chatterbot_files(categories: list[str]) -> list[Path]:
+    """The English topic files of chatterbot-corpus; all of them when categories is empty."""
     folder = package_dir("chatterbot_corpus") / "data" / "english"
     available = {p.stem: p for p in sorted(folder.glob("*.yml"))}
     for cat in categories:
@@ -40,13 +38,20 @@ def chatterbot_rows(categories: list[str]) -> list[ChatRow]:
                 f"dataset.categories: '{cat}' is not a chatterbot topic. "
                 f"Allowed: {allowed_list(available)}." + did_you_mean(cat, available)
             )
+    return [available[c] for c in categories or list(available)]
+
+
+def chatterbot_rows(categories: list[str]) -> list[ChatRow]:
+    """Prompt/response pairs from the English chatterbot-corpus (BSD-3-Clause)."""
+    import yaml
+
     rows: list[ChatRow] = []
-    for stem in categories or list(available):
-        data = yaml.safe_load(available[stem].read_text(encoding="utf-8")) or {}
+    for path in chatterbot_files(categories):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for index, conversation in enumerate(data.get("conversations") or []):
             turns = [str(t).strip() for t in conversation if str(t).strip()]
             for a, b in zip(turns, turns[1:], strict=False):
-                rows.append(ChatRow((("user", a), ("assistant", b)), f"{available[stem]}#{index}"))
+                rows.append(ChatRow((("user", a), ("assistant", b)), f"{path}#{index}"))
     return rows
 
 
