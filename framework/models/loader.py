@@ -64,6 +64,7 @@ def load_causal_lm(
         model = build_random_llama(random_init, vocab_size, seed).to(torch_dtype)
         return quantize_in_memory(model, quantization) if quantization else model
     quantized = {"quantization_config": bnb_config(quantization)} if quantization else {}
+    quantized["use_safetensors"] = True  # never unpickle weights
     if source.kind == "gguf":
         folder = convert_gguf(source, cache_dir)
         return AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype, **quantized)
