@@ -24,12 +24,14 @@ def run(project_root: Path, task: Any) -> None:
 
     from framework.config.schema import register_schemas
     from framework.plugins import discover_methods
+    from framework.sweeps.optuna_resume import register_resolver
 
     os.environ.setdefault("HYDRATUNE_ROOT", str(project_root))
     config_dir = project_root / "conf"
     argv = sys.argv[1:]
     try:
         register_schemas()
+        register_resolver()
         discover_methods(project_root / "plugins")
         args = _hydra_args(argv)
         informational = args.help or args.hydra_help or args.info or args.shell_completion
@@ -44,6 +46,26 @@ def run(project_root: Path, task: Any) -> None:
         try:
             return task(cfg)
         except UserError as error:
-            exit_with(error)
+            if not _in_multirun():
+                exit_with(error)
+            return _fail_trial(error, cfg)
 
     hydra.main(config_path=str(config_dir), config_name=CONFIG_NAME, version_base="1.3")(guarded)()
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _fail_trial(error: UserError, cfg: Any) -> float:
+    """In a sweep, one bad trial is recorded (FAILED file, NaN metric) and the sweep goes on."""
+    import logging
+
+    logging.getLogger(__name__).error("trial failed: %s", error)
+    run_dir = Path(str(cfg.paths.run_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "FAILED").write_text(f"{error}\n")
+    return float("nan")

@@ -12,18 +12,19 @@ from omegaconf import DictConfig
 from framework.cli.compose_errors import describe
 from framework.config.validate import all_problems
 from framework.errors import UserError
+from framework.sweeps.targets import target_problems
 
 MAX_SWEEP_COMBINATIONS = 64
 
 
 def _compose(config_dir: Path, config_name: str, overrides: list[str]) -> DictConfig:
     with initialize_config_dir(str(config_dir), version_base="1.3"):
-        return compose(config_name, overrides=overrides)
+        return compose(config_name, overrides=overrides, return_hydra_config=True)
 
 
 def check_overrides(config_dir: Path, config_name: str, overrides: list[str]) -> DictConfig:
     """Compose with these overrides and validate; raise UserError with every problem."""
-    user = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    user = list(overrides)
 
     def base() -> DictConfig | None:
         groups = {p.name for p in config_dir.iterdir() if p.is_dir()} | {"method"}
@@ -37,7 +38,7 @@ def check_overrides(config_dir: Path, config_name: str, overrides: list[str]) ->
         cfg = _compose(config_dir, config_name, user)
     except Exception as error:
         raise UserError(describe(error, base)) from None
-    problems = all_problems(cfg)
+    problems = target_problems(cfg) + all_problems(cfg)
     if problems:
         raise UserError("\n  ".join(["the run cannot start:", *problems]))
     return cfg

@@ -140,6 +140,7 @@ class RunConfig:
     resume: str = "auto"  # auto (newest readable checkpoint in the run dir) | never | <path>
     save_checkpoints: bool = True
     checkpoint_every_n_steps: int = 10
+    sweep_trials: int = 4  # total trials of a search sweep (Optuna), counted across restarts
 
 
 @dataclass

@@ -17,6 +17,12 @@ def is_bnb_linear(module: torch.nn.Module) -> bool:
     return cls.__module__.startswith("bitsandbytes") and cls.__name__ in QUANTIZED_LINEARS
 
 
+def quantized_bits(model: torch.nn.Module) -> int | None:
+    """8 when any layer is LLM.int8(), 4 when any is 4-bit, None for a plain model."""
+    names = {type(m).__name__ for m in model.modules() if is_bnb_linear(m)}
+    return 8 if "Linear8bitLt" in names else 4 if names else None
+
+
 def compute_dtype(model: torch.nn.Module) -> torch.dtype:
     """The dtype the quantized layers compute in (bnb_4bit_compute_dtype), else float32."""
     quant = getattr(getattr(model, "config", None), "quantization_config", None)

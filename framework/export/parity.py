@@ -77,14 +77,19 @@ class ParityReport:
             if self.dequantized_to
             else ""
         )
+        greedy = (
+            f"greedy {self.greedy_identical}/{self.greedy_prompts} prompts identical for "
+            f"{self.greedy_steps} tokens"
+            if self.greedy_prompts
+            else "greedy check off"
+        )
         return (
             f"parity ({self.format}, {self.dtype}{dequant}): max |logit diff| "
             f"{self.max_abs_logit_diff:.3g} (limit {self.limit_max_logit_diff:g}; mean "
             f"{self.mean_abs_logit_diff:.3g}, logits up to {self.max_abs_logit:.3g}), "
             f"next-token agreement {self.next_token_agreement:.2%} (limit "
             f"{self.limit_min_agreement:.2%}) over {self.positions} positions of "
-            f"{self.prompts} {self.prompt_source}; greedy {self.greedy_identical}/"
-            f"{self.greedy_prompts} prompts identical for {self.greedy_steps} tokens -> {verdict}"
+            f"{self.prompts} {self.prompt_source}; {greedy} -> {verdict}"
         )
 
 

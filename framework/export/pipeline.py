@@ -67,6 +67,8 @@ def export_run(
         dtypes.append(torch.float32)
     if plain.dequantized_to is None:
         dtypes.append(_dtype(reference))
+    if plain.quantized_bits == 8:
+        dtypes.append(torch.float16)  # LLM.int8() rounds activations through float16
     report = check_parity(
         torch_logits(reference),
         candidate,

@@ -11,8 +11,9 @@ FORMATS = ("merged", "onnx")
 
 
 def exportable(caps: Capabilities) -> bool:
-    """Mergeable adapters and full fine-tuning (already plain weights) can be exported."""
-    return caps.mergeable or not caps.produces_adapter
+    """Mergeable adapters, adapters that merge once their quantized base is dequantized
+    (QLoRA), and full fine-tuning (plain weights already) can be exported."""
+    return caps.mergeable or caps.merges_dequantized or not caps.produces_adapter
 
 
 def refusal_reason(method_name: str, caps: Capabilities) -> str | None:

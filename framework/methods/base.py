@@ -22,6 +22,7 @@ class Capabilities:
 
     mergeable: bool = False
     merge_refusal: str = ""  # why run.merge=true is refused (shown to the user)
+    merges_dequantized: bool = False  # export.py folds it in once the base is dequantized
     produces_adapter: bool = True  # False: the whole model is saved (full fine-tuning)
     quantized_base: bool = False  # works on a 4- or 8-bit base
     requires_quantized_base: bool = False  # loads its base quantized through bitsandbytes

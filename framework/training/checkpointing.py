@@ -87,6 +87,10 @@ class RollingCheckpoint(pl.Callback):
         self.last_saved: Path | None = None
         self._last_step = -1
 
+    def save_now(self, trainer: pl.Trainer) -> None:
+        """Save immediately (used on preemption); a no-op if this step is already saved."""
+        self._save(trainer)
+
     def _save(self, trainer: pl.Trainer) -> None:
         step = trainer.global_step
         if step == self._last_step:

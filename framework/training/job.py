@@ -38,6 +38,7 @@ from framework.training.checkpointing import (
 )
 from framework.training.loss_curve import write_loss_curve
 from framework.training.module import FineTuneModule
+from framework.training.preemption import Preemption
 from framework.training.reload_check import load_saved, max_logit_difference
 from framework.training.trainer_factory import build_loggers, hardware_to_trainer_kwargs
 
@@ -85,7 +86,12 @@ class Job:
             if cfg.run.save_checkpoints
             else None
         )
-        callbacks: list[pl.Callback] = [throughput, DataPosition(), FiniteLossGuard(checkpoints)]
+        callbacks: list[pl.Callback] = [
+            throughput,
+            DataPosition(),
+            FiniteLossGuard(checkpoints),
+            Preemption(checkpoints),
+        ]
         if checkpoints is not None:
             callbacks.append(checkpoints)
         hw = cfg.hardware

@@ -28,8 +28,9 @@ def max_logit_difference(
     trained.eval()
     reloaded.eval()
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    a = trained(**inputs).logits.float()
-    b = reloaded(**inputs).logits.float()
+    length = batch["input_ids"].size(1)  # prompt methods prepend virtual-token logits
+    a = trained(**inputs).logits[:, -length:].float()
+    b = reloaded(**inputs).logits[:, -length:].float()
     trained.train(was_training)
     mask = batch["attention_mask"].bool()
     return float((a - b).abs()[mask].max())

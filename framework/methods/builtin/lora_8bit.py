@@ -32,6 +32,7 @@ class Lora8bit(LoraFamily[Lora8bitConfig]):
     capabilities = Capabilities(
         mergeable=False,
         merge_refusal=QUANTIZED_MERGE_REFUSAL,
+        merges_dequantized=True,
         quantized_base=True,
         requires_quantized_base=True,
         refuses_strategies=QUANTIZED_REFUSALS,

@@ -28,6 +28,7 @@ class QDoRA(QuantizedLoraFamily[QDoraConfig]):
     capabilities = Capabilities(
         mergeable=False,
         merge_refusal=QUANTIZED_MERGE_REFUSAL,
+        merges_dequantized=True,
         quantized_base=True,
         requires_quantized_base=True,
         refuses_strategies=QUANTIZED_REFUSALS,

@@ -71,6 +71,7 @@ class QLoRA(QuantizedLoraFamily[QLoraConfig]):
     capabilities = Capabilities(
         mergeable=False,
         merge_refusal=QUANTIZED_MERGE_REFUSAL,
+        merges_dequantized=True,
         quantized_base=True,
         requires_quantized_base=True,
         refuses_strategies=QUANTIZED_REFUSALS,

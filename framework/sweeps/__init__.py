@@ -1,0 +1,1 @@
+"""Sweeps: Hydra multirun helpers (summary callback, Optuna resume, allowed targets)."""
