@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
+import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -14,21 +15,20 @@ ENTRY_POINT_GROUP = "hydratune.methods"
 
 def load_plugin_folder(folder: Path) -> list[str]:
     """Import every .py file in `folder` (sorted); a failure names the plugin file."""
+    import framework.plugin_modules as namespace
+
+    if not folder.is_dir():
+        return []
+    location = str(folder.resolve())
+    namespace.__path__[:] = [location]
+    os.environ["HYDRATUNE_PLUGINS"] = location  # child processes import the same plugins
     loaded = []
-    for file in sorted(folder.glob("*.py")) if folder.is_dir() else []:
+    for file in sorted(folder.glob("*.py")):
         if file.name.startswith("_"):
             continue
-        module_name = f"hydratune_plugins.{file.stem}"
-        if module_name in sys.modules:
-            loaded.append(module_name)
-            continue
-        spec = importlib.util.spec_from_file_location(module_name, file)
-        if spec is None or spec.loader is None:
-            raise PluginError(f"plugin {file}: cannot be loaded as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
+        module_name = f"{namespace.__name__}.{file.stem}"
         try:
-            spec.loader.exec_module(module)
+            importlib.import_module(module_name)
         except PluginError:
             sys.modules.pop(module_name, None)
             raise

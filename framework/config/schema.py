@@ -46,15 +46,28 @@ class MethodConfig:
 
 
 @dataclass
+class DeepSpeedConfig:
+    """DeepSpeed ZeRO settings of a hardware preset (used when strategy=deepspeed)."""
+
+    stage: int = 2  # 1: optimizer states, 2: + gradients, 3: + parameters are partitioned
+    offload_optimizer: bool = False  # optimizer states and step on the CPU (DeepSpeedCPUAdam)
+    offload_parameters: bool = False  # stage 3 only: parameters live on the CPU between uses
+
+
+@dataclass
 class HardwareConfig:
     """How a run uses the machine; mapped to Lightning Trainer kwargs by one function."""
 
     name: str = MISSING
-    accelerator: str = "cpu"  # cpu | gpu | auto
-    devices: Any = 1  # int or "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
+    description: str = ""
+    accelerator: str = "cpu"  # cpu | gpu | auto (a GPU when CUDA sees one, else the CPU)
+    devices: Any = 1  # processes per node: an int or "auto" (every visible GPU; 1 on CPU)
+    num_nodes: Any = 1  # an int or "auto" (from SLURM_NNODES / torchrun's GROUP_WORLD_SIZE)
+    strategy: str = "auto"  # auto | ddp | deepspeed | fsdp
+    precision: str = "auto"  # auto: bf16-mixed on GPUs that support it, else 32-true
+    process_group_backend: str | None = None  # gloo | nccl; None: Lightning's default
+    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
+    requires: list[str] = field(default_factory=list)  # cuda | deepspeed | bf16 | multi_process
 
 
 @dataclass
@@ -159,7 +172,19 @@ class TrainConfig:
 
 
 CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
-    "hardware": {"accelerator": ("cpu", "gpu", "cuda", "auto")},
+    "hardware": {
+        "accelerator": ("cpu", "gpu", "cuda", "auto"),
+        "strategy": ("auto", "ddp", "deepspeed", "fsdp"),
+        "precision": (
+            "auto",
+            "32-true",
+            "bf16-mixed",
+            "bf16-true",
+            "16-mixed",
+            "16-true",
+            "64-true",
+        ),
+    },
     "dataset": {
         "task": ("causal_lm",),
         "source": ("chatterbot", "jsonl"),

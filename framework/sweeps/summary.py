@@ -68,19 +68,37 @@ def write_summary(sweep_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def swept_values(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """For each override key whose value differs between trials: the value per row."""
+    parsed = [dict(o.split("=", 1) for o in r["overrides"].split() if "=" in o) for r in rows]
+    keys = sorted({k for p in parsed for k in p})
+    return {
+        k: [p.get(k, "") for p in parsed] for k in keys if len({p.get(k, "") for p in parsed}) > 1
+    }
+
+
 def plot_metric(rows: list[dict[str, Any]], target: Path) -> None:
-    """A bar per finished trial: the metric against its swept overrides."""
+    """One panel per swept parameter: the metric of each finished trial against its value."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(rows) + 2), 4.0))
-    labels = [r["overrides"].replace(" ", "\n") or r["trial"] for r in rows]
-    ax.bar(range(len(rows)), [float(r[METRIC]) for r in rows], color="#4c72b0")
-    ax.set_xticks(range(len(rows)), labels, fontsize=7)
-    ax.set_ylabel(METRIC)
-    ax.set_title("sweep: validation loss after training per trial")
+    swept = swept_values(rows) or {"trial": [r["trial"] for r in rows]}
+    metric = [float(r[METRIC]) for r in rows]
+    fig, axes = plt.subplots(1, len(swept), figsize=(4.0 * len(swept), 3.5), squeeze=False)
+    for ax, (key, values) in zip(axes[0], swept.items(), strict=True):
+        try:
+            xs: list[Any] = [float(v) for v in values]
+            if max(xs) / max(min(xs), 1e-30) > 50:
+                ax.set_xscale("log")
+        except ValueError:
+            xs = values
+        ax.scatter(xs, metric, color="#4c72b0")
+        ax.set_xlabel(key)
+        ax.set_ylabel(METRIC)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{METRIC} per trial against each swept parameter")
     fig.tight_layout()
     fig.savefig(target, dpi=100)
     plt.close(fig)

@@ -1,0 +1,98 @@
+"""Lightning strategy objects for the hardware presets: DeepSpeed on CPU too, and FSDP2."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Generator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from pytorch_lightning.strategies import DDPStrategy, DeepSpeedStrategy, ModelParallelStrategy
+
+from framework.training.hardware_plan import HardwarePlan
+
+
+class CPUCapableDeepSpeedStrategy(DeepSpeedStrategy):
+    """Lightning's DeepSpeedStrategy, minus the check that refuses a CPU accelerator.
+
+    DeepSpeed itself runs ZeRO 1/2/3 and CPU offload on the CPU over gloo; Lightning's
+    strategy refuses any accelerator but CUDA and assumes CUDA device indices. On a GPU
+    this class behaves exactly like its parent. Three documented overrides:
+
+    - setup_environment: skip the CUDA-only check on the CPU (keep it on GPUs);
+    - setup_distributed: CPU devices have no index to validate;
+    - _setup_model_and_optimizer: DeepSpeed wants the local rank as device rank on the CPU.
+
+    model_sharded_context is also overridden: under ZeRO-3 the base model is built whole and
+    partitioned by deepspeed.initialize, because building a transformers model inside
+    deepspeed.zero.Init crashes (transformers 5.x `_init_weights` on size-0 tensors).
+    """
+
+    @property
+    def _on_cpu(self) -> bool:
+        return self.root_device.type == "cpu"
+
+    def setup_environment(self) -> None:
+        if not self._on_cpu:
+            super().setup_environment()
+            return
+        DDPStrategy.setup_environment(self)  # the parent's setup minus its CUDA-only check
+
+    def setup_distributed(self) -> None:
+        if not self._on_cpu:
+            super().setup_distributed()
+            return
+        from lightning_fabric.utilities.seed import reset_seed
+
+        reset_seed()
+        self.set_world_ranks()
+        self._init_deepspeed_distributed()
+
+    def _setup_model_and_optimizer(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer | None,
+        lr_scheduler: Any = None,
+    ) -> tuple[Any, torch.optim.Optimizer]:
+        if not self._on_cpu:
+            return super()._setup_model_and_optimizer(model, optimizer, lr_scheduler)
+        import deepspeed
+
+        engine, ds_optimizer, _, _ = deepspeed.initialize(
+            args=argparse.Namespace(device_rank=self.local_rank),
+            config=self.config,
+            model=model,
+            model_parameters=[p for p in model.parameters() if p.requires_grad],
+            optimizer=optimizer,
+            lr_scheduler=lr_scheduler,
+            dist_init_required=False,
+        )
+        return engine, ds_optimizer
+
+    @contextmanager
+    def model_sharded_context(self) -> Generator[None, None, None]:
+        yield  # build whole; deepspeed.initialize partitions it (see the class docstring)
+
+
+def build_strategy(plan: HardwarePlan) -> Any:
+    """The Lightning strategy object (or name) for a resolved hardware plan."""
+    if plan.strategy == "ddp":
+        return DDPStrategy(**plan.strategy_kwargs)
+    if plan.strategy == "deepspeed":
+        return CPUCapableDeepSpeedStrategy(**plan.strategy_kwargs)
+    if plan.strategy == "fsdp":
+        return ModelParallelStrategy(**plan.strategy_kwargs)
+    return plan.strategy
+
+
+def shard_with_fsdp2(model: torch.nn.Module, mesh: Any) -> None:
+    """FSDP2: shard every transformer block, then the root (embeddings, norm, head)."""
+    from torch.distributed.fsdp import fully_shard
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    block_names = set(getattr(base, "_no_split_modules", None) or ())
+    for module in model.modules():
+        if type(module).__name__ in block_names:
+            fully_shard(module, mesh=mesh)
+    fully_shard(model, mesh=mesh)
