@@ -74,8 +74,10 @@ def build_datamodule(dataset: DictConfig, tokenizer: Any, seed: int) -> ChatData
     )
 
 
-def build_optimizer_spec(optim: DictConfig, total_steps: int) -> OptimizerSpec:
-    """Flat optimizer settings."""
+def build_optimizer_spec(
+    optim: DictConfig, total_steps: int, cpu_offload: bool = False
+) -> OptimizerSpec:
+    """Flat optimizer settings (cpu_offload: ZeRO offload steps it with DeepSpeedCPUAdam)."""
     betas = tuple(float(b) for b in optim.betas)
     return OptimizerSpec(
         name=str(optim.name),
@@ -87,6 +89,7 @@ def build_optimizer_spec(optim: DictConfig, total_steps: int) -> OptimizerSpec:
         scheduler=str(optim.scheduler),
         warmup_steps=int(optim.warmup_steps),
         total_steps=total_steps,
+        cpu_offload=cpu_offload,
     )
 
 

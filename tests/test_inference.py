@@ -159,3 +159,13 @@ def test_generate_onnx_backend_needs_an_export_first(lora_run: Path) -> None:
     result = run_script("generate.py", [f"run_dir={lora_run}", "backend=onnx", "prompt=hi"])
     assert result.returncode == 2
     assert "format=onnx` first" in result.stderr
+
+
+def test_prompt_arguments_are_taken_verbatim() -> None:
+    from framework.cli.tool import compose_tool_config
+
+    text = "Hi, [you]: what's ${oc.env:HOME} = 2+2?"
+    cfg = compose_tool_config(
+        ROOT / "conf", "generate", ["run_dir=/x", f"prompt={text}", "system_prompt=a, b"]
+    )
+    assert cfg.prompt == text and cfg.system_prompt == "a, b"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -30,14 +31,19 @@ def adapter(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(run_dir / "adapter" / "adapter_model.safetensors"))
 
 
-def test_kill_9_between_checkpoints_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
-    straight = tmp_path / "straight"
-    result = run_train([*RESUMABLE, f"hydra.run.dir={straight}"], tmp_path)
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted run of RESUMABLE: the reference for every interrupted one."""
+    out = tmp_path_factory.mktemp("straight")
+    result = run_train([*RESUMABLE, f"hydra.run.dir={out / 'run'}"], out)
     assert result.returncode == 0, result.stderr[-2000:]
+    return out / "run"
 
-    resumed = tmp_path / "resumed"
-    args = [*RESUMABLE, f"hydra.run.dir={resumed}"]
-    env = {**os.environ, "HYDRATUNE_OUTPUT": str(tmp_path)}
+
+def interrupt_after_first_checkpoint(run_dir: Path, signum: int) -> int:
+    """Start RESUMABLE in run_dir, send `signum` once step 4 is checkpointed; return exit code."""
+    args = [*RESUMABLE, f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "HYDRATUNE_OUTPUT": str(run_dir.parent)}
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *args],
         cwd=ROOT,
@@ -46,23 +52,52 @@ def test_kill_9_between_checkpoints_then_resume_matches_uninterrupted(tmp_path: 
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 240
-    while not (resumed / "checkpoints" / "step-000004.ckpt").exists():
+    while not (run_dir / "checkpoints" / "step-000004.ckpt").exists():
         assert proc.poll() is None, "the run ended before its first checkpoint"
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (resumed / "metrics.json").exists(), "killed too late: the run had finished"
-    kept = checkpoints_newest_first(resumed / "checkpoints")
-    assert kept and all(int(p.stem.split("-")[1]) < 40 for p in kept)
+    proc.send_signal(signum)
+    code = proc.wait(timeout=240)
+    assert not (run_dir / "metrics.json").exists(), "signalled too late: the run had finished"
+    return code
 
-    again = run_train(args, tmp_path)  # the same command, the same run dir: resumes
+
+def resume_and_compare(run_dir: Path, straight: Path) -> None:
+    """Re-run the same command in the same run dir; the adapter must match `straight`."""
+    again = run_train([*RESUMABLE, f"hydra.run.dir={run_dir}"], run_dir.parent)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "resuming from" in (resumed / "train.log").read_text()
-    a, b = adapter(straight), adapter(resumed)
+    assert "resuming from" in (run_dir / "train.log").read_text()
+    a, b = adapter(straight), adapter(run_dir)
     assert a.keys() == b.keys()
     for key in a:  # CPU, fixed seed: the resumed run is bit-for-bit the same (tolerance 1e-6)
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+    final = [
+        json.loads((d / "metrics.json").read_text())["val_loss_after"] for d in (straight, run_dir)
+    ]
+    assert final[0] == pytest.approx(final[1], abs=1e-6)
+
+
+def test_kill_9_between_checkpoints_then_resume_matches_uninterrupted(
+    straight: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "killed"
+    assert interrupt_after_first_checkpoint(run_dir, signal.SIGKILL) == -signal.SIGKILL
+    kept = checkpoints_newest_first(run_dir / "checkpoints")
+    assert kept and all(int(p.stem.split("-")[1]) < 40 for p in kept)
+    resume_and_compare(run_dir, straight)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1], ids=["SIGTERM", "SIGUSR1"])
+def test_preemption_signal_checkpoints_exits_cleanly_and_resumes_to_same_loss(
+    signum: int, straight: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "preempted"
+    assert interrupt_after_first_checkpoint(run_dir, signum) == 0
+    log = (run_dir / "train.log").read_text()
+    assert f"preempted by {signal.Signals(signum).name} after step" in log
+    newest = checkpoints_newest_first(run_dir / "checkpoints")[0]
+    assert int(newest.stem.split("-")[1]) >= 4  # the preemption checkpoint (or a later one)
+    resume_and_compare(run_dir, straight)
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_previous(

@@ -14,11 +14,20 @@ from framework.inference.run_dir import open_run_dir
 log = logging.getLogger(__name__)
 
 
+def _quiet_progress_bars() -> None:
+    """No per-file loading/saving bars from transformers in these short commands."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def evaluate_command(cfg: DictConfig) -> None:
     """Score the run on a split; print the numbers and write eval_<split>.json."""
     run = open_run_dir(str(cfg.run_dir))
     from framework.inference.evaluate import evaluate_run
     from framework.inference.load import resolve_device
+
+    _quiet_progress_bars()
 
     result = evaluate_run(
         run, str(cfg.split), cfg.limit, cfg.batch_size, resolve_device(str(cfg.device))
@@ -53,6 +62,7 @@ def generate_command(cfg: DictConfig) -> None:
     )
     from framework.inference.load import load_model, load_run_tokenizer, resolve_device
 
+    _quiet_progress_bars()
     torch.manual_seed(int(cfg.seed))
     sampling = Sampling(
         int(cfg.max_new_tokens), bool(cfg.do_sample), float(cfg.temperature), float(cfg.top_p)
@@ -84,6 +94,8 @@ def export_command(cfg: DictConfig) -> None:
     check_exportable(run)
     from framework.export.parity import ParitySettings
     from framework.export.pipeline import default_output_dir, export_run
+
+    _quiet_progress_bars()
 
     output = (
         Path(str(cfg.output_dir)).expanduser()

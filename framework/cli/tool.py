@@ -11,17 +11,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from framework.errors import UserError, exit_with
 
-# Free text: taken verbatim (commas, quotes, brackets) instead of parsed as Hydra overrides.
-TEXT_KEYS = ("prompt", "system_prompt")
+# Free text, per tool: taken verbatim (commas, quotes, brackets), not parsed as Hydra syntax.
+TEXT_KEYS: dict[str, tuple[str, ...]] = {"generate": ("prompt", "system_prompt")}
 
 
-def split_text_args(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+def split_text_args(
+    argv: list[str], text_keys: tuple[str, ...]
+) -> tuple[list[str], dict[str, str]]:
     """Separate `prompt=...`-style free-text arguments from ordinary overrides."""
     overrides: list[str] = []
     texts: dict[str, str] = {}
     for arg in argv:
         key, sep, value = arg.partition("=")
-        if sep and key in TEXT_KEYS:
+        if sep and key in text_keys:
             texts[key] = value
         else:
             overrides.append(arg)
@@ -36,7 +38,7 @@ def compose_tool_config(config_dir: Path, tool: str, argv: list[str]) -> DictCon
     from framework.cli.tool_configs import register_tool_schemas, tool_problems
 
     register_tool_schemas()
-    overrides, texts = split_text_args(argv)
+    overrides, texts = split_text_args(argv, TEXT_KEYS.get(tool, ()))
 
     def base() -> DictConfig | None:
         try:
@@ -51,7 +53,7 @@ def compose_tool_config(config_dir: Path, tool: str, argv: list[str]) -> DictCon
     except Exception as error:
         raise UserError(describe(error, base)) from None
     for key, value in texts.items():
-        OmegaConf.update(cfg, key, value, merge=False)
+        OmegaConf.update(cfg, key, value.replace("${", "\\${"), merge=False)  # no interpolation
     problems = tool_problems(tool, cfg)
     if problems:
         raise UserError(problems[0] if len(problems) == 1 else _listed(problems))

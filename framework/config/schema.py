@@ -63,11 +63,13 @@ class HardwareConfig:
     accelerator: str = "cpu"  # cpu | gpu | auto (a GPU when CUDA sees one, else the CPU)
     devices: Any = 1  # processes per node: an int or "auto" (every visible GPU; 1 on CPU)
     num_nodes: Any = 1  # an int or "auto" (from SLURM_NNODES / torchrun's GROUP_WORLD_SIZE)
-    strategy: str = "auto"  # auto | ddp | deepspeed | fsdp
+    strategy: str = "auto"  # auto | ddp | deepspeed | fsdp (or deepspeed_stage_3_offload, ...)
     precision: str = "auto"  # auto: bf16-mixed on GPUs that support it, else 32-true
     process_group_backend: str | None = None  # gloo | nccl; None: Lightning's default
     deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
-    requires: list[str] = field(default_factory=list)  # cuda | deepspeed | bf16 | multi_process
+    requires: list[str] = field(default_factory=list)  # what the machine must have: cuda
+    # Methods the preset refuses, by a Capabilities flag that is true for them -> why.
+    refuses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -174,7 +176,17 @@ class TrainConfig:
 CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     "hardware": {
         "accelerator": ("cpu", "gpu", "cuda", "auto"),
-        "strategy": ("auto", "ddp", "deepspeed", "fsdp"),
+        "strategy": (
+            "auto",
+            "ddp",
+            "deepspeed",
+            "fsdp",
+            "deepspeed_stage_1",
+            "deepspeed_stage_2",
+            "deepspeed_stage_2_offload",
+            "deepspeed_stage_3",
+            "deepspeed_stage_3_offload",
+        ),
         "precision": (
             "auto",
             "32-true",

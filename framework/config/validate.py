@@ -9,6 +9,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from framework.config.hardware_checks import (
+    hardware_plan,
+    hardware_problems,
+    method_strategy_problems,
+)
 from framework.config.schema import CHOICES
 from framework.errors import allowed_list, did_you_mean
 from framework.methods.base import ApplyContext, Method
@@ -69,7 +74,6 @@ def range_problems(cfg: DictConfig) -> list[str]:
         ("dataset.batch_size", cfg.dataset.batch_size, 1, 10**6, True),
         ("dataset.eval_batch_size", cfg.dataset.eval_batch_size, 1, 10**6, True),
         ("dataset.val_fraction", cfg.dataset.val_fraction, 0.0, 0.9, False),
-        ("hardware.num_nodes", cfg.hardware.num_nodes, 1, 10**5, True),
     ]
     found = []
     for key, value, low, high, inclusive_low in checks:
@@ -147,27 +151,11 @@ def combination_problems(cfg: DictConfig, method: Method[Any], ctx: ApplyContext
             f"method={method.name} does not support task '{ctx.task}' "
             f"(it supports: {allowed_list(caps.task_types)})"
         )
-    found += strategy_problems(method, str(cfg.hardware.strategy))
+    found += method_strategy_problems(cfg, method, hardware_plan(cfg))
     found += quantization_problems(method)
     if cfg.run.merge:
         found += merge_problems(method)
     return found
-
-
-def strategy_problems(method: Method[Any], strategy: str) -> list[str]:
-    """The hardware strategy is one the method refuses, or not one it supports."""
-    caps = method.capabilities
-    if strategy in caps.refuses_strategies:
-        return [
-            f"method={method.name} cannot run with hardware.strategy={strategy}: "
-            f"{caps.refuses_strategies[strategy]}"
-        ]
-    if caps.supports_strategies and strategy not in caps.supports_strategies:
-        return [
-            f"method={method.name} cannot run with hardware.strategy={strategy} "
-            f"(it supports: {allowed_list(caps.supports_strategies)})"
-        ]
-    return []
 
 
 def quantization_problems(method: Method[Any]) -> list[str]:
@@ -200,6 +188,7 @@ def merge_problems(method: Method[Any]) -> list[str]:
 def all_problems(cfg: DictConfig) -> list[str]:
     """Every problem in the config; empty means the run may start."""
     found = choice_problems(cfg) + range_problems(cfg) + file_problems(cfg)
+    found += hardware_problems(cfg) if not found else []
     if found:
         return found
     method = build_method(cfg.method)

@@ -112,10 +112,11 @@ class ChatDataModule(pl.LightningDataModule):
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
     def train_dataloader(self) -> DataLoader[Encoded]:
-        self.sampler = ResumableSampler(len(self.train_set), self.seed)
+        world, rank = self._data_parallel_rank()
+        self.sampler = ResumableSampler(len(self.train_set), self.seed, world, rank)
         if self._resume is not None:
             self.sampler.resume_at(
-                self._resume["epoch"], self._resume["batches_seen"] * self.batch_size
+                self._resume["epoch"], self._resume["batches_seen"] * self.batch_size * world
             )
             self.batches_seen = self._resume["batches_seen"]
             self._resume = None
@@ -129,6 +130,13 @@ class ChatDataModule(pl.LightningDataModule):
             collate_fn=self.collate,
             num_workers=self.num_workers,
         )
+
+    def _data_parallel_rank(self) -> tuple[int, int]:
+        """(ranks, this rank) of data parallelism; (1, 0) outside a distributed Trainer."""
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return int(trainer.world_size), int(trainer.global_rank)
 
     def advance(self, epoch: int) -> None:
         """Record that one more training batch of `epoch` was consumed."""
@@ -145,7 +153,11 @@ class ChatDataModule(pl.LightningDataModule):
         self.count_epoch = self._resume["epoch"]
 
     def val_dataloader(self) -> list[DataLoader[Encoded]]:
-        """Held-out validation, then a same-sized sample of train rows (train loss)."""
+        """Held-out validation, then a same-sized sample of train rows (train loss).
+
+        Not sharded: every rank scores every row, and the summed metrics divide out to the
+        single-process loss exactly (evaluation sets here are small).
+        """
         train_sample = self.train_set[: len(self.val_set)]
         return [
             DataLoader(

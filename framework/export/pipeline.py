@@ -6,6 +6,7 @@ import gc
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -59,7 +60,8 @@ def export_run(
         candidate = torch_logits(load_merged(staging))  # what a user gets from disk
     else:
         export_onnx(plain.model, staging, opset)
-        plain.model.config.save_pretrained(str(staging))  # type: ignore[operator]
+        config: Any = plain.model.config
+        config.save_pretrained(str(staging))  # the model's config.json, for reference
         tokenizer.save_pretrained(str(staging))
         del plain.model
         gc.collect()

@@ -14,6 +14,7 @@ def completed_trials(storage: str, study_name: str) -> int:
     if not storage.startswith(prefix):
         return 0
     path = Path(storage[len(prefix) :])
+    path.parent.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folder
     if not path.is_file():
         return 0
     with sqlite3.connect(path) as db:

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from framework.models.quantization import QuantizationSpec
 
 MULTI_PROCESS_STRATEGIES = ("ddp", "deepspeed", "fsdp")
+# Lightning's registry names for DeepSpeed, accepted as hardware.strategy too:
+# name -> (ZeRO stage, offload optimizer, offload parameters).
+DEEPSPEED_ALIASES = {
+    "deepspeed_stage_1": (1, False, False),
+    "deepspeed_stage_2": (2, False, False),
+    "deepspeed_stage_2_offload": (2, True, False),
+    "deepspeed_stage_3": (3, False, False),
+    "deepspeed_stage_3_offload": (3, True, True),
+}
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,22 @@ def resolve_precision(precision: str, accelerator: str, bf16: bool) -> str:
     return "bf16-mixed" if bf16 else "16-mixed"
 
 
+def hardware_arguments(hardware: Any, micro_batch_size: int) -> dict[str, Any]:
+    """The flat arguments of plan_hardware / hardware_to_trainer_kwargs from a hardware node."""
+    return {
+        "accelerator": str(hardware.accelerator),
+        "devices": hardware.devices,
+        "num_nodes": hardware.num_nodes,
+        "strategy": str(hardware.strategy),
+        "precision": str(hardware.precision),
+        "process_group_backend": hardware.process_group_backend,
+        "zero_stage": int(hardware.deepspeed.stage),
+        "offload_optimizer": bool(hardware.deepspeed.offload_optimizer),
+        "offload_parameters": bool(hardware.deepspeed.offload_parameters),
+        "micro_batch_size": micro_batch_size,
+    }
+
+
 def plan_hardware(
     accelerator: str,
     devices: Any,
@@ -123,6 +151,9 @@ def plan_hardware(
     """The concrete settings for a preset; `gpus` defaults to the CUDA devices visible here."""
     env = os.environ if env is None else env
     gpus = visible_gpus(env) if gpus is None else gpus
+    if strategy in DEEPSPEED_ALIASES:
+        zero_stage, offload_optimizer, offload_parameters = DEEPSPEED_ALIASES[strategy]
+        strategy = "deepspeed"
     acc = {"cuda": "gpu", "auto": "gpu" if gpus > 0 else "cpu"}.get(accelerator, accelerator)
     n_devices = resolve_devices(devices, acc, gpus, env)
     n_nodes = resolve_num_nodes(num_nodes, env)
@@ -157,3 +188,12 @@ def plan_hardware(
         offload_parameters=uses_deepspeed and offload_parameters,
         strategy_kwargs=kwargs,
     )
+
+
+def quantization_for(spec: QuantizationSpec | None, plan: HardwarePlan) -> QuantizationSpec | None:
+    """4-bit storage follows the compute dtype when parameters are sharded (ZeRO-3, FSDP):
+    sharding flattens tensors of one dtype, and uint8-packed weights would not shard with
+    the float parameters beside them (bnb_4bit_quant_storage, as in QLoRA + FSDP/ZeRO-3)."""
+    if spec is None or spec.bits != 4 or not plan.shards_parameters:
+        return spec
+    return replace(spec, quant_storage=spec.compute_dtype)

@@ -36,9 +36,11 @@ from framework.training.checkpointing import (
     newest_readable,
     readable,
 )
+from framework.training.hardware_plan import hardware_arguments, plan_hardware, quantization_for
 from framework.training.loss_curve import write_loss_curve
 from framework.training.module import FineTuneModule
 from framework.training.preemption import Preemption
+from framework.training.progress import StepProgressBar
 from framework.training.reload_check import load_saved, max_logit_difference
 from framework.training.trainer_factory import build_loggers, hardware_to_trainer_kwargs
 
@@ -67,6 +69,8 @@ class Job:
         tokenizer = build_tokenizer(cfg.model, source, cache_dir)
         datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed))
         method = build_method(cfg.method)
+        hardware = hardware_arguments(cfg.hardware, int(cfg.dataset.batch_size))
+        plan = plan_hardware(**hardware)
         module = FineTuneModule(
             build_base=base_model_factory(
                 cfg.model,
@@ -74,11 +78,13 @@ class Job:
                 cache_dir,
                 len(tokenizer),
                 int(cfg.run.seed),
-                method.quantization(),
+                quantization_for(method.quantization(), plan),
             ),
             method=method,
             apply_context=apply_context(cfg),
-            optimizer_spec=build_optimizer_spec(cfg.optim, int(cfg.trainer.max_steps)),
+            optimizer_spec=build_optimizer_spec(
+                cfg.optim, int(cfg.trainer.max_steps), plan.offload_optimizer
+            ),
         )
         throughput = Throughput()
         checkpoints = (
@@ -94,15 +100,10 @@ class Job:
         ]
         if checkpoints is not None:
             callbacks.append(checkpoints)
-        hw = cfg.hardware
+        if cfg.trainer.enable_progress_bar:
+            callbacks.append(StepProgressBar())
         trainer = pl.Trainer(
-            **hardware_to_trainer_kwargs(
-                str(hw.accelerator),
-                hw.devices,
-                int(hw.num_nodes),
-                str(hw.strategy),
-                str(hw.precision),
-            ),
+            **hardware_to_trainer_kwargs(**hardware),
             **trainer_arguments(cfg.trainer),
             default_root_dir=str(run_dir),
             logger=build_loggers(
@@ -117,6 +118,7 @@ class Job:
             plugins=[AtomicCheckpointIO()],
             num_sanity_val_steps=0,
             inference_mode=False,  # eval metrics keep normal tensors across validate and fit
+            use_distributed_sampler=False,  # the datamodule shards by rank (resumable)
         )
         return cls(
             cfg,

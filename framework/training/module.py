@@ -53,13 +53,22 @@ class FineTuneModule(pl.LightningModule):
         # Checkpoints hold only trainable weights; frozen base weights come from the base.
         self.strict_loading = False
 
+    def build_model(self) -> torch.nn.Module:
+        """A fresh, unsharded adapted model: the base with the method applied."""
+        base = self.build_base()
+        base.requires_grad_(False)
+        model = self.method.apply(base, self.apply_context)
+        model.train()  # from_pretrained returns eval mode; Lightning switches for eval
+        return model
+
     def configure_model(self) -> None:
         if self.model is not None:
             return
-        base = self.build_base()
-        base.requires_grad_(False)
-        self.model = self.method.apply(base, self.apply_context)
-        self.model.train()  # from_pretrained returns eval mode; Lightning switches for eval
+        self.model = self.build_model()
+        if self.device_mesh is not None:  # ModelParallelStrategy: FSDP2 over the data ranks
+            from framework.training.strategies import shard_with_fsdp2
+
+            shard_with_fsdp2(self.model, self.device_mesh["data_parallel"])
 
     @property
     def net(self) -> torch.nn.Module:
@@ -74,8 +83,16 @@ class FineTuneModule(pl.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])
         loss_sum, count = token_loss_sum(logits, batch["labels"])
-        loss = loss_sum / count.clamp(min=1)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, batch_size=int(count))
+        # The token mean over the *global* batch: each rank scales its sum by world/total
+        # tokens, so the gradient average DDP/DeepSpeed/FSDP take equals the single-process
+        # gradient even when ranks hold different token counts.
+        totals = self.trainer.strategy.reduce(
+            torch.stack([loss_sum.detach(), count.to(loss_sum.dtype)]), reduce_op="sum"
+        )
+        total_count = totals[1].clamp(min=1)
+        loss = loss_sum * self.trainer.world_size / total_count
+        global_loss = totals[0] / total_count
+        self.log("train/loss", global_loss, prog_bar=True, on_step=True, batch_size=int(count))
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -119,6 +136,11 @@ class FineTuneModule(pl.LightningModule):
 
     def parameter_counts(self) -> tuple[int, int]:
         """(trainable, total) parameter counts of the adapted model."""
-        trainable = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in self.net.parameters())
+        trainable = sum(full_numel(p) for p in self.net.parameters() if p.requires_grad)
+        total = sum(full_numel(p) for p in self.net.parameters())
         return trainable, total
+
+
+def full_numel(param: torch.nn.Parameter) -> int:
+    """Elements of a parameter, whole even when ZeRO-3 partitioned it (FSDP2 DTensors are)."""
+    return int(getattr(param, "ds_numel", param.numel()))

@@ -23,6 +23,7 @@ class OptimizerSpec:
     scheduler: str
     warmup_steps: int
     total_steps: int
+    cpu_offload: bool = False  # ZeRO offload: DeepSpeed steps the optimizer on the CPU
 
 
 ParamGroups = list[dict[str, Any]]
@@ -31,8 +32,23 @@ ParamGroups = list[dict[str, Any]]
 def build_optimizer(
     params: Iterable[torch.nn.Parameter] | ParamGroups, spec: OptimizerSpec
 ) -> torch.optim.Optimizer:
-    """AdamW or SGD over the trainable parameters (plain, or groups with their own lr)."""
+    """AdamW or SGD over the trainable parameters (plain, or groups with their own lr).
+
+    With ZeRO offload, AdamW is DeepSpeedCPUAdam (same update; DeepSpeed refuses a torch
+    optimizer for offloaded states). Its C++ op compiles on first use (cached).
+    """
     trainable = trainable_groups(params)
+    if spec.cpu_offload:
+        from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+        return DeepSpeedCPUAdam(  # type: ignore[no-any-return]
+            trainable,
+            lr=spec.lr,
+            betas=spec.betas,
+            eps=spec.eps,
+            weight_decay=spec.weight_decay,
+            adamw_mode=True,
+        )
     if spec.name == "sgd":
         return torch.optim.SGD(
             trainable, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay

@@ -4,17 +4,52 @@ from __future__ import annotations
 
 from typing import Any
 
+from framework.training.hardware_plan import plan_hardware
+
 
 def hardware_to_trainer_kwargs(
-    accelerator: str, devices: Any, num_nodes: int, strategy: str, precision: str
+    accelerator: str,
+    devices: Any,
+    num_nodes: Any,
+    strategy: str,
+    precision: str,
+    process_group_backend: str | None = None,
+    zero_stage: int = 2,
+    offload_optimizer: bool = False,
+    offload_parameters: bool = False,
+    micro_batch_size: int = 1,
 ) -> dict[str, Any]:
-    """The Trainer arguments that decide where and how the run executes."""
+    """The Trainer arguments that decide where and how the run executes.
+
+    "auto" values are resolved against this machine (CUDA devices, bf16 support, launcher
+    environment) by plan_hardware; the strategy is built as an object (DDP, DeepSpeed that
+    also runs on the CPU, or FSDP2 through ModelParallelStrategy).
+    """
+    import torch
+
+    from framework.training.strategies import build_strategy
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    plan = plan_hardware(
+        accelerator,
+        devices,
+        num_nodes,
+        strategy,
+        precision,
+        process_group_backend,
+        zero_stage,
+        offload_optimizer,
+        offload_parameters,
+        micro_batch_size,
+        gpus=gpus,
+        bf16=bool(gpus) and torch.cuda.is_bf16_supported(),
+    )
     return {
-        "accelerator": accelerator,
-        "devices": devices,
-        "num_nodes": num_nodes,
-        "strategy": strategy,
-        "precision": precision,
+        "accelerator": plan.accelerator,
+        "devices": plan.devices,
+        "num_nodes": plan.num_nodes,
+        "strategy": build_strategy(plan),
+        "precision": plan.precision,
     }
 
 

@@ -1,0 +1,19 @@
+"""The rich progress bar: loss and tokens/s per step, epochs and the step budget labelled."""
+
+from __future__ import annotations
+
+from pytorch_lightning.callbacks import RichProgressBar
+
+
+class StepProgressBar(RichProgressBar):
+    """Lightning's rich bar, labelled for step-bounded runs (no 'Epoch 0/-2')."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        trainer = self.trainer
+        text = f"Epoch {current_epoch}"
+        if trainer.max_epochs is not None and trainer.max_epochs > 0:
+            text += f"/{trainer.max_epochs - 1}"
+        if trainer.max_steps > 0:
+            text += f" (max {trainer.max_steps} steps)"
+        width = len(self.validation_description)
+        return f"{text:{width}}" if width > len(text) else text
