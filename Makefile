@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # Pin torch in the same install so pip takes the CPU wheel and never a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: install train test test-all lint format clean
+.PHONY: install train test test-all lint format clean presets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: install  ## the default suite (tiny models; excludes tests marked slow)
 test-all: install  ## everything, including real-model runs
 	$(PY) -m pytest -q $(ARGS)
 
+presets: install  ## every preset of every group, with its description
+	$(PY) -m framework.presets
+
 lint: install
 	$(PY) -m ruff check framework plugins tests train.py
 	$(PY) -m ruff format --check framework plugins tests train.py
@@ -37,3 +40,7 @@ format: install
 
 clean:
 	rm -rf outputs multirun .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: methods-table
+methods-table: install  ## every method on SmolLM2-135M-Instruct (same data/steps/seed, CPU): docs/methods.md
+	$(PY) bench/methods_table.py $(ARGS)

@@ -1,4 +1,4 @@
-"""Run every method on SmolLM2-135M-Instruct with the same data, steps and seed; write docs/methods.md.
+"""Every method on SmolLM2-135M-Instruct, same data, steps and seed: docs/methods.md + .csv.
 
 Each method is one `train.py` subprocess on CPU (fresh process: a clean peak-RSS reading);
 the numbers come from its metrics.json and its run dir. Raw numbers go to docs/methods.csv.
@@ -34,9 +34,9 @@ COMMON = [
     "dataset=chatterbot",
     "dataset.max_length=48",
     "dataset.limit=400",
-    "dataset.val_max_rows=16",
-    "dataset.batch_size=4",
-    "dataset.eval_batch_size=16",
+    "dataset.val_max_rows=8",
+    "dataset.batch_size=2",
+    "dataset.eval_batch_size=8",
     "optim=adamw",
     "optim.warmup_steps=2",
     "optim.scheduler=cosine",
@@ -192,7 +192,7 @@ def markdown(rows: list[Row], steps: int, command: str) -> str:
         "includes Python, torch and the data (the fp32 base alone is 135M x 4 bytes, ~515 MiB).",
         "- **s/step**: mean wall time of one optimizer step (forward, backward, step), "
         "excluding validation.",
-        "- **val loss**: mean token loss on the same 16 held-out chatterbot pairs, before and "
+        "- **val loss**: mean token loss on the same 8 held-out chatterbot pairs, before and "
         f"after the {steps} steps. Eight steps measure cost, not quality: use a sweep "
         "for quality.",
         "- **saved weights**: size on disk of the run dir's `adapter/` (PEFT format) or, for "

@@ -8,9 +8,14 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from framework.data.datamodule import ChatDataModule
-from framework.data.split import load_rows, split_rows
-from framework.models.loader import load_causal_lm, load_tokenizer
+from framework.builders_data import row_spec, source_spec
+from framework.data.datamodule import RowEncoder, TaskDataModule
+from framework.data.encoders import CausalEncoder, LabelEncoder, SpanEncoder, TagEncoder
+from framework.data.load import load_rows
+from framework.data.rows import LabelRow, Row, TagRow
+from framework.data.split import split_rows
+from framework.models.heads import load_task_model
+from framework.models.loader import load_tokenizer
 from framework.models.quantization import QuantizationSpec
 from framework.models.source import ModelSource, resolve_source
 from framework.training.optim import OptimizerSpec
@@ -35,10 +40,17 @@ def base_model_factory(
     vocab_size: int,
     seed: int,
     quantization: QuantizationSpec | None = None,
+    task: str = "causal_lm",
+    labels: tuple[str, ...] = (),
+    pad_token_id: int = 0,
 ) -> partial[Any]:
-    """A zero-argument callable that loads the base model (called in configure_model)."""
+    """A zero-argument callable that loads the base with the task's head (configure_model)."""
     return partial(
-        load_causal_lm,
+        load_task_model,
+        task,
+        labels,
+        str(model.architecture),
+        pad_token_id,
         source,
         cache_dir,
         str(model.dtype),
@@ -50,27 +62,68 @@ def base_model_factory(
     )
 
 
-def build_datamodule(dataset: DictConfig, tokenizer: Any, seed: int) -> ChatDataModule:
-    """Rows from the preset's source, split, rendered by the chat template."""
-    rows = load_rows(str(dataset.source), dataset.path, list(dataset.categories))
+def label_names(task: str, configured: list[str], rows: list[Row]) -> tuple[str, ...]:
+    """Class labels (seq_cls) or BIO tags (token_cls): configured, else found in the rows."""
+    if task not in ("seq_cls", "token_cls"):
+        return ()
+    if configured:
+        return tuple(str(label) for label in configured)
+    found: set[str] = set()
+    for row in rows:
+        if isinstance(row, LabelRow):
+            found.add(row.label)
+        elif isinstance(row, TagRow):
+            found.update(row.tags)
+    if task == "token_cls":
+        found.add("O")
+        return ("O", *sorted(found - {"O"}))
+    return tuple(sorted(found))
+
+
+def build_encoder(
+    task: str, dataset: DictConfig, tokenizer: Any, labels: tuple[str, ...]
+) -> RowEncoder:
+    """The task's encoder with the dataset's flat settings."""
+    length = int(dataset.max_length)
+    if task == "seq_cls":
+        return LabelEncoder(tokenizer, length, labels)
+    if task == "token_cls":
+        return TagEncoder(tokenizer, length, labels)
+    if task == "qa":
+        return SpanEncoder(tokenizer, length)
+    return CausalEncoder(
+        tokenizer,
+        length,
+        bool(dataset.train_on_prompt),
+        dataset.system_prompt,
+        bool(dataset.packing),
+        int(dataset.batch_size),
+    )
+
+
+def build_datamodule(
+    dataset: DictConfig, tokenizer: Any, seed: int, task: str = "causal_lm"
+) -> TaskDataModule:
+    """Rows from the preset's source, split, encoded for the task."""
+    loaded = load_rows(source_spec(dataset), row_spec(dataset), str(dataset.on_bad_row))
     train_rows, val_rows = split_rows(
-        rows,
+        loaded.rows,
         float(dataset.val_fraction),
         dataset.val_max_rows,
         dataset.limit,
         int(dataset.shuffle_seed),
     )
-    return ChatDataModule(
+    labels = label_names(task, list(dataset.labels), loaded.rows)
+    return TaskDataModule(
         train_rows=train_rows,
         val_rows=val_rows,
-        tokenizer=tokenizer,
-        max_length=int(dataset.max_length),
-        train_on_prompt=bool(dataset.train_on_prompt),
-        system_prompt=dataset.system_prompt,
+        encoder=build_encoder(task, dataset, tokenizer, labels),
         batch_size=int(dataset.batch_size),
         eval_batch_size=int(dataset.eval_batch_size),
         num_workers=int(dataset.num_workers),
         seed=seed,
+        skipped_rows=loaded.skipped,
+        labels=labels,
     )
 
 

@@ -2,30 +2,142 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from omegaconf import DictConfig, OmegaConf
 
-from framework.config.validate import all_problems, apply_context, build_method
-from framework.training.trainer_factory import hardware_to_trainer_kwargs
+from framework.config.hardware_checks import hardware_plan, preset_problems
+from framework.config.validate import apply_context, build_method
+from framework.memory_estimate import (
+    Workload,
+    adapter_parameters,
+    estimate_memory,
+    model_shape,
+    render_estimate,
+)
+from framework.methods.base import ApplyContext, Method
+from framework.training.hardware_plan import HardwarePlan, quantization_for
 
 
-def render_plan(cfg: DictConfig) -> str:
-    """The composed config, the Trainer settings and the combination problems, as text."""
-    hw = cfg.hardware
-    kwargs = hardware_to_trainer_kwargs(
-        hw.accelerator, hw.devices, hw.num_nodes, hw.strategy, hw.precision
-    )
+def render_plan(cfg: DictConfig, problems: list[str]) -> str:
+    """The composed config, the Trainer/strategy, a memory estimate and the problems, as text."""
     method = build_method(cfg.method)
     ctx = apply_context(cfg)
-    problems = all_problems(cfg)
     lines = [
         "# hydratune dry run: nothing was loaded",
         OmegaConf.to_yaml(cfg, resolve=True).rstrip(),
         "",
         "# plan",
         f"method: {method.name} ({method.capabilities.description})",
-        f"target modules: {', '.join(ctx.target_modules) or '(method default)'}",
-        f"trainer: {kwargs} max_steps={cfg.trainer.max_steps}",
-        "problems: " + ("none" if not problems else ""),
-        *[f"  - {p}" for p in problems],
+        f"target modules: {', '.join(ctx.target_modules) or '(none by name)'}",
+        f"capabilities: {capability_summary(method)}",
     ]
+    if preset_problems(cfg.hardware):
+        lines.append("trainer: not planned (the hardware preset has problems, below)")
+    else:
+        plan = hardware_plan(cfg)
+        lines += trainer_lines(cfg, method, plan)
+        lines += memory_lines(cfg, method, ctx, plan)
+    lines.append("problems: " + ("none" if not problems else f"{len(problems)}"))
+    lines += [f"  - {p}" for p in problems]
     return "\n".join(lines)
+
+
+def capability_summary(method: Method[Any]) -> str:
+    """One line: what the run saves, whether it merges, how the base is loaded."""
+    caps, spec = method.capabilities, method.quantization()
+    saves = "adapter (PEFT format)" if caps.produces_adapter else "the whole model"
+    base = "full precision" if spec is None else f"{spec.bits}-bit (bitsandbytes)"
+    if spec is not None and spec.bits == 4:
+        base = f"4-bit {spec.quant_type} (bitsandbytes, compute {spec.compute_dtype})"
+    merge = "mergeable" if caps.mergeable else "not mergeable"
+    return f"saves {saves}; {merge}; base loaded {base}"
+
+
+def trainer_lines(cfg: DictConfig, method: Method[Any], plan: HardwarePlan) -> list[str]:
+    """The Trainer arguments and the strategy object that hardware_to_trainer_kwargs builds."""
+    kwargs = ", ".join(f"{k}={v}" for k, v in plan.strategy_kwargs.items())
+    optimizer = "torch.optim.AdamW" if cfg.optim.name == "adamw" else "torch.optim.SGD"
+    if plan.offload_optimizer:
+        optimizer = "deepspeed.ops.adam.DeepSpeedCPUAdam (ZeRO offload steps on the CPU)"
+    lines = [
+        f"trainer: accelerator={plan.accelerator} devices={plan.devices} "
+        f"num_nodes={plan.num_nodes} precision={plan.precision} "
+        f"max_steps={cfg.trainer.max_steps}",
+        f"strategy: {plan.strategy_class}" + (f"({kwargs})" if kwargs else ""),
+        f"processes: {plan.world_size}; global batch {plan.world_size * cfg.dataset.batch_size}"
+        f" rows ({plan.world_size} x dataset.batch_size={cfg.dataset.batch_size})"
+        + ("; one run dir, written by rank 0" if plan.world_size > 1 else ""),
+        f"optimizer: {optimizer}",
+    ]
+    if plan.strategy == "fsdp":
+        lines.append("sharding: FSDP2 fully_shard per transformer block, then the root module")
+    spec, adjusted = method.quantization(), quantization_for(method.quantization(), plan)
+    if spec is not None and adjusted is not None and adjusted != spec:
+        lines.append(
+            f"quantization: bnb_4bit_quant_storage={adjusted.quant_storage} "
+            f"(the compute dtype, so {plan.strategy} can shard the 4-bit weights)"
+        )
+    return lines
+
+
+def _config_json(cfg: DictConfig) -> Path | None:
+    """config.json of the model, if on disk (local folder, or the converted GGUF cache)."""
+    from framework.errors import UserError
+    from framework.models.source import resolve_source
+
+    m = cfg.model
+    try:
+        source = resolve_source(str(m.name), m.hub_id, m.local_path, m.gguf_package, m.gguf_file)
+    except UserError:
+        return None
+    folder = (
+        Path(source.location)
+        if source.kind == "local"
+        else Path(str(cfg.paths.cache_dir)) / "models" / source.cache_key
+    )
+    found = folder / "config.json"
+    return found if found.is_file() else None
+
+
+def workload(cfg: DictConfig, method: Method[Any], plan: HardwarePlan, trainable: int) -> Workload:
+    """The flat inputs of the memory estimate, from the config and the resolved plan."""
+    caps, spec = method.capabilities, method.quantization()
+    config = method.config
+    return Workload(
+        dtype=str(cfg.model.dtype),
+        trainable=trainable,
+        adapter=caps.produces_adapter,
+        quant_bits=spec.bits if spec else None,
+        double_quant=spec.double_quant if spec else True,
+        optimizer=str(cfg.optim.name),
+        momentum=float(cfg.optim.momentum),
+        batch_size=int(cfg.dataset.batch_size),
+        eval_batch_size=int(cfg.dataset.eval_batch_size),
+        seq_len=int(cfg.dataset.max_length),
+        gradient_checkpointing=bool(getattr(config, "gradient_checkpointing", False)),
+        accelerator=plan.accelerator,
+        precision=plan.precision,
+        world_size=plan.world_size,
+        zero_stage=plan.zero_stage,
+        offload_optimizer=plan.offload_optimizer,
+        offload_parameters=plan.offload_parameters,
+        fsdp=plan.strategy == "fsdp",
+        loads_file=cfg.model.random_init is None,
+    )
+
+
+def memory_lines(
+    cfg: DictConfig, method: Method[Any], ctx: ApplyContext, plan: HardwarePlan
+) -> list[str]:
+    """The per-device memory estimate (docs/benchmarks.md compares it with measurements)."""
+    shape = model_shape(cfg.model, Path(str(cfg.paths.cache_dir)), _config_json(cfg))
+    if shape is None:
+        return ["memory estimate: unknown model size (no config.json on disk, not a known preset)"]
+    trainable = shape.total_params
+    if method.capabilities.produces_adapter:
+        rank = getattr(method.config, "r", None)
+        trainable = adapter_parameters(shape, rank, list(ctx.target_modules))
+    work = workload(cfg, method, plan, trainable)
+    return render_estimate(shape, work, estimate_memory(shape, work))

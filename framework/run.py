@@ -15,25 +15,32 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> float:
     """Run one fine-tuning job; return the final validation loss (what sweeps optimize)."""
+    problems = all_problems(cfg)
     if cfg.run.dry_run:
         from framework.plan import render_plan
 
-        print(render_plan(cfg))
+        print(render_plan(cfg, problems))
+        if problems:  # exit 2, like the real run would, after showing the whole plan
+            raise UserError(f"the dry run found {len(problems)} problem(s), listed above")
         return float("nan")
-    problems = all_problems(cfg)
     if problems:
         raise UserError("\n  ".join(["the run cannot start:", *problems]))
     from framework.training.job import Job
+    from framework.training.ranks import log_rank_config, ranks_join_this_run
     from framework.training.trainer_factory import close_loggers
 
     started = time.perf_counter()
-    job = Job.from_config(cfg)
-    try:
-        metrics = job.fit()
-        metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
-        job.write_artifacts(metrics, command=_command())
-    finally:
-        close_loggers(job.trainer.loggers)
+    log_rank_config(cfg)
+    with ranks_join_this_run(str(cfg.paths.run_dir)):
+        job = Job.from_config(cfg)
+        finished = False
+        try:
+            metrics = job.fit()
+            metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
+            job.write_artifacts(metrics, command=_command())
+            finished = True
+        finally:
+            close_loggers(job.trainer.loggers, failed=not finished)
     log.info("run dir: %s", job.run_dir)
     return float(metrics["val_loss_after"])
 

@@ -77,7 +77,7 @@ def cases() -> list[tuple[list[str], str]]:
         "logger.wandb_mode": "offlin",
         "dataset.source": "s3",
         "dataset.format": "xml",
-        "dataset.task": "summarize",
+        "task.name": "summarize",
         "hardware.accelerator": "tpu",
         "model.architecture": "gpt2",
         "model.dtype": "fp8",

@@ -76,7 +76,7 @@ def test_merged_export_passes_parity_and_loads_with_plain_transformers(lora_run:
     tokenizer = load_run_tokenizer(run)
     ids = torch.tensor([[1, 520, 9531, 198, 6004, 28, 2683]])
     trained = _logits(load_model(run, tokenizer), ids)
-    base_only = _logits(base_factory(run, len(tokenizer))().eval(), ids)
+    base_only = _logits(base_factory(run, tokenizer)().eval(), ids)
     assert (trained - _logits(merged, ids)).abs().max() < 1e-4
     assert (trained - base_only).abs().max() > 1e-3  # the adapter matters: parity is no accident
 

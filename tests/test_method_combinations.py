@@ -45,10 +45,12 @@ def test_merge_request_follows_capabilities(name: str) -> None:
 
 @pytest.mark.parametrize("name", QUANTIZED)
 def test_quantized_methods_refuse_sharded_strategies(name: str) -> None:
-    for strategy in ("fsdp", "deepspeed_stage_3"):
-        problems = all_problems(compose_run([f"method={name}", f"hardware.strategy={strategy}"]))
-        assert any(f"hardware.strategy={strategy}" in p and name in p for p in problems)
-    assert all_problems(compose_run([f"method={name}", "hardware.strategy=ddp"])) == []
+    for preset, shown in (("fsdp", "fsdp"), ("zero3", "deepspeed (deepspeed_stage_3)")):
+        problems = all_problems(compose_run([f"method={name}", f"hardware={preset}"]))
+        assert any(
+            f"method={name} cannot run with hardware.strategy={shown}" in p for p in problems
+        )
+    assert all_problems(compose_run([f"method={name}", "hardware=cpu_ddp"])) == []
 
 
 def test_quantized_method_without_bitsandbytes_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

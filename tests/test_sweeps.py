@@ -72,6 +72,9 @@ def test_submitit_local_launcher_runs_trials(tmp_path: Path) -> None:
 
 def completed(db: Path, study: str) -> int:
     with sqlite3.connect(db) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if "trials" not in tables:  # Optuna has not created its schema yet
+            return 0
         (count,) = conn.execute(
             "SELECT COUNT(*) FROM trials JOIN studies USING (study_id) "
             "WHERE study_name = ? AND state = 'COMPLETE'",

@@ -9,7 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from framework.errors import UserError
-from framework.inference.run_dir import open_run_dir
+from framework.inference.run_dir import RunDir, open_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,14 @@ def evaluate_command(cfg: DictConfig) -> None:
     print(f"wrote {run.path / f'eval_{cfg.split}.json'}")
 
 
+def _require_causal_lm(run: RunDir, tool: str) -> None:
+    if run.task != "causal_lm":
+        raise UserError(
+            f"{tool} works on task=causal_lm runs; this run's task is {run.task} "
+            f"(allowed: causal_lm). evaluate.py scores it with its task's metrics."
+        )
+
+
 def _onnx_dir(cfg: DictConfig, run_path: Path) -> Path:
     folder = Path(str(cfg.onnx_dir)).expanduser() if cfg.onnx_dir else run_path / "export/onnx"
     if not (folder / "model.onnx").is_file():
@@ -49,6 +57,7 @@ def _onnx_dir(cfg: DictConfig, run_path: Path) -> Path:
 def generate_command(cfg: DictConfig) -> None:
     """Answer one prompt, or chat interactively when no prompt is given."""
     run = open_run_dir(str(cfg.run_dir))
+    _require_causal_lm(run, "generate.py")
     onnx_dir = _onnx_dir(cfg, run.path) if cfg.backend == "onnx" else None
     import torch
 
@@ -89,6 +98,7 @@ def generate_command(cfg: DictConfig) -> None:
 def export_command(cfg: DictConfig) -> None:
     """Export the run (merged or ONNX) after a parity check; refuse what cannot be exported."""
     run = open_run_dir(str(cfg.run_dir))
+    _require_causal_lm(run, "export.py")
     from framework.export.policy import check_exportable
 
     check_exportable(run)

@@ -27,6 +27,9 @@ def run(project_root: Path, task: Any) -> None:
     from framework.sweeps.optuna_resume import register_resolver
 
     os.environ.setdefault("HYDRATUNE_ROOT", str(project_root))
+    # DeepSpeed JIT-compiles C++ ops (cpu_adam takes minutes): build them once, in the project.
+    cache = Path(os.environ.get("HYDRATUNE_CACHE", project_root / ".cache"))
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(cache / "torch_extensions"))
     config_dir = project_root / "conf"
     argv = sys.argv[1:]
     try:

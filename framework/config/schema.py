@@ -72,20 +72,52 @@ class HardwareConfig:
     refuses: dict[str, str] = field(default_factory=dict)
 
 
+# Every format's fields (framework.data.formats.FIELDS), each mappable by dataset.columns.<field>.
+COLUMN_FIELDS = (
+    "messages",
+    "instruction",
+    "input",
+    "output",
+    "prompt",
+    "completion",
+    "text",
+    "label",
+    "tokens",
+    "tags",
+    "context",
+    "question",
+    "answers",
+    "source",
+    "target",
+)
+
+
 @dataclass
 class DatasetConfig:
-    """A dataset preset: where rows come from, their format and how they are rendered."""
+    """A dataset preset: where rows come from, their format and how they are rendered.
+
+    The preset names its task in its defaults list (`override /task: seq_cls`); `task=` on
+    the command line picks another (e.g. classification as generation with task=causal_lm).
+    """
 
     name: str = MISSING
     description: str = ""
     license: str = ""
-    task: str = "causal_lm"
-    source: str = "jsonl"  # chatterbot | jsonl
-    path: str | None = None  # local file for source=jsonl
-    format: str = "auto"  # auto | chat | prompt_completion
-    categories: list[str] = field(default_factory=list)  # chatterbot topics; empty: all
+    source: str = "file"  # file (jsonl/json/csv/tsv/parquet/txt) | disk | hub | a bundled corpus
+    path: str | None = None  # the file, the save_to_disk folder, or the hub id
+    split: str = "train"  # for source=disk (a DatasetDict) and source=hub
+    format: str = "auto"  # auto | chat | instruction | prompt_completion | text | classification
+    #                       | token_classification | qa | translation
+    # format field -> column name in the data (null: the field's own name)
+    columns: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(COLUMN_FIELDS))
+    labels: list[str] = field(default_factory=list)  # class labels or BIO tags; empty: inferred
+    source_lang: str = ""  # translation: the language pair, shown in the prompt
+    target_lang: str = ""
+    on_bad_row: str = "error"  # error: stop with file:line | skip: drop it and count it
+    categories: list[str] = field(default_factory=list)  # bundled corpus topics; empty: all
     system_prompt: str | None = None
     train_on_prompt: bool = False
+    packing: bool = False  # causal LM: several examples per sequence, no cross-attention
     max_length: int = 128
     val_fraction: float = 0.05
     val_max_rows: int | None = 64
@@ -94,6 +126,16 @@ class DatasetConfig:
     eval_batch_size: int = 16
     num_workers: int = 0
     shuffle_seed: int = 1234
+
+
+@dataclass
+class TaskConfig:
+    """What is learnt and how it is scored: the model head, the loss and the metrics."""
+
+    name: str = "causal_lm"  # causal_lm | seq_cls | token_cls | qa
+    description: str = ""
+    generation_samples: int = 0  # causal LM: greedy replies to this many val prompts, saved
+    max_new_tokens: int = 48
 
 
 @dataclass
@@ -166,12 +208,17 @@ class TrainConfig:
     method: Any = MISSING
     hardware: HardwareConfig = MISSING
     dataset: DatasetConfig = MISSING
+    task: TaskConfig = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
+
+TASKS = ("causal_lm", "seq_cls", "token_cls", "qa")
+# Corpora read from installed packages (framework.data.sources.CORPORA; a test keeps them equal).
+BUNDLED_CORPORA = ("chatterbot",)
 
 CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     "hardware": {
@@ -198,10 +245,21 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "dataset": {
-        "task": ("causal_lm",),
-        "source": ("chatterbot", "jsonl"),
-        "format": ("auto", "chat", "prompt_completion"),
+        "source": ("file", "jsonl", "disk", "hub", *BUNDLED_CORPORA),
+        "format": (
+            "auto",
+            "chat",
+            "instruction",
+            "prompt_completion",
+            "text",
+            "classification",
+            "token_classification",
+            "qa",
+            "translation",
+        ),
+        "on_bad_row": ("error", "skip"),
     },
+    "task": {"name": TASKS},
     "optim": {"name": ("adamw", "sgd"), "scheduler": ("constant", "linear", "cosine")},
     "logger": {
         "backend": ("csv", "tensorboard", "wandb"),

@@ -40,7 +40,7 @@ def apply_context(cfg: DictConfig) -> ApplyContext:
     kind = get_method(str(cfg.method.name)).cls.capabilities.targets
     return ApplyContext(
         architecture=architecture,
-        task=str(cfg.dataset.task),
+        task=str(cfg.task.name),
         target_modules=target_modules_for(architecture, list(cfg.model.target_modules), kind),
         num_layers=int(init.num_layers) if init is not None else 0,
         feedforward_modules=target_modules_for(architecture, [], "feedforward"),
@@ -89,13 +89,16 @@ def range_problems(cfg: DictConfig) -> list[str]:
 def file_problems(cfg: DictConfig) -> list[str]:
     """Missing input files, found before anything is loaded."""
     found = []
-    if cfg.dataset.source == "jsonl":
-        if not cfg.dataset.path:
-            found.append("dataset.path is required when dataset.source=jsonl")
-        elif not Path(str(cfg.dataset.path)).expanduser().is_file():
-            found.append(f"dataset.path='{cfg.dataset.path}': no such file")
+    source, path = str(cfg.dataset.source), cfg.dataset.path
+    if source in ("file", "jsonl", "disk", "hub") and not path:
+        found.append(f"dataset.path is required when dataset.source={source}")
+    elif source in ("file", "jsonl"):
+        if not Path(str(path)).expanduser().is_file():
+            found.append(f"dataset.path='{path}': no such file")
         else:
-            found.extend(data_file_problems(str(cfg.dataset.path)))
+            found.extend(data_file_problems(cfg.dataset))
+    elif source == "disk" and not Path(str(path)).expanduser().is_dir():
+        found.append(f"dataset.path='{path}': no such folder (dataset.source=disk)")
     found.extend(_caught(lambda: model_source_check(cfg)))
     if cfg.dataset.source == "chatterbot" and cfg.dataset.categories:
         found.extend(_caught(lambda: chatterbot_topics_check(list(cfg.dataset.categories))))
@@ -130,16 +133,47 @@ def chatterbot_topics_check(categories: list[str]) -> None:
     chatterbot_files(categories)
 
 
-def data_file_problems(path: str) -> list[str]:
+def data_file_problems(dataset: DictConfig) -> list[str]:
     """Parse a local data file fully (cheap) so a bad row stops the run before any dir exists."""
-    from framework.data.sources import jsonl_rows
+    from framework.builders_data import row_spec, source_spec
+    from framework.data.load import load_rows
     from framework.errors import UserError
 
     try:
-        jsonl_rows(path)
+        load_rows(source_spec(dataset), row_spec(dataset), str(dataset.on_bad_row))
     except UserError as error:
         return [str(error)]
     return []
+
+
+# The row formats each task can learn from (causal LM renders supervised rows as generation).
+TASK_FORMATS = {
+    "causal_lm": (
+        "auto",
+        "chat",
+        "instruction",
+        "prompt_completion",
+        "text",
+        "classification",
+        "translation",
+        "qa",
+    ),
+    "seq_cls": ("classification",),
+    "token_cls": ("token_classification",),
+    "qa": ("qa",),
+}
+
+
+def task_problems(cfg: DictConfig) -> list[str]:
+    """The dataset's format must be one the task can learn from."""
+    task, fmt = str(cfg.task.name), str(cfg.dataset.format)
+    allowed = TASK_FORMATS.get(task, ())
+    if fmt in allowed:
+        return []
+    return [
+        f"task={task} cannot learn from dataset.format={fmt} (dataset={cfg.dataset.name}); "
+        f"allowed formats: {allowed_list(allowed)}"
+    ]
 
 
 def combination_problems(cfg: DictConfig, method: Method[Any], ctx: ApplyContext) -> list[str]:
@@ -187,7 +221,9 @@ def merge_problems(method: Method[Any]) -> list[str]:
 
 def all_problems(cfg: DictConfig) -> list[str]:
     """Every problem in the config; empty means the run may start."""
-    found = choice_problems(cfg) + range_problems(cfg) + file_problems(cfg)
+    found = choice_problems(cfg) + range_problems(cfg)
+    found += task_problems(cfg) if not found else []
+    found += file_problems(cfg)
     found += hardware_problems(cfg) if not found else []
     if found:
         return found

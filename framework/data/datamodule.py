@@ -1,58 +1,55 @@
-"""LightningDataModule for chat-style causal-LM fine-tuning."""
+"""LightningDataModule: encode rows with the task's encoder, resumable shuffled batches."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from framework.data.render import IGNORE_INDEX, Encoded, encode, segments
+from framework.data.encoders import EncodeStats
+from framework.data.rows import Row
 from framework.data.sampler import ResumableSampler
-from framework.data.sources import ChatRow
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class EncodeStats:
-    """Counts reported after tokenization (logged and written to metrics.json)."""
-
-    rows: int = 0
-    truncated: int = 0
-    dropped_no_answer: int = 0
-    tokens: int = 0
-    answer_tokens: int = 0
+__all__ = ["ChatDataModule", "EncodeStats", "RowEncoder", "TaskDataModule"]
 
 
-class ChatDataModule(pl.LightningDataModule):
-    """Renders rows with the chat template, masks prompts, pads batches dynamically."""
+class RowEncoder(Protocol):
+    """Turns rows into examples and pads a batch of them (framework.data.encoders)."""
+
+    def encode(self, rows: list[Row], stats: EncodeStats) -> list[Any]: ...
+
+    def collate(self, batch: list[Any]) -> dict[str, Any]: ...
+
+
+class TaskDataModule(pl.LightningDataModule):
+    """Encodes rows with the task's encoder (chat template + prompt masking for causal LM)."""
 
     def __init__(
         self,
-        train_rows: list[ChatRow],
-        val_rows: list[ChatRow],
-        tokenizer: Any,
-        max_length: int,
-        train_on_prompt: bool,
-        system_prompt: str | None,
+        train_rows: list[Row],
+        val_rows: list[Row],
+        encoder: RowEncoder,
         batch_size: int,
         eval_batch_size: int,
         num_workers: int,
         seed: int,
+        skipped_rows: int = 0,
+        labels: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.train_rows, self.val_rows = train_rows, val_rows
-        self.tokenizer = tokenizer
-        self.max_length, self.train_on_prompt = max_length, train_on_prompt
-        self.system_prompt = system_prompt
+        self.encoder = encoder
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.seed = num_workers, seed
-        self.train_set: list[Encoded] = []
-        self.val_set: list[Encoded] = []
+        self.skipped_rows = skipped_rows
+        self.labels = labels  # class names or BIO tags, in head order (empty: none)
+        self.train_set: list[Any] = []
+        self.val_set: list[Any] = []
         self.stats = {"train": EncodeStats(), "val": EncodeStats()}
         self.sampler: ResumableSampler | None = None
         self.batches_seen = 0  # in epoch `count_epoch`; saved in checkpoints
@@ -62,56 +59,35 @@ class ChatDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set:
             return
-        self.train_set = self._encode_all(self.train_rows, self.stats["train"])
-        self.val_set = self._encode_all(self.val_rows, self.stats["val"])
+        self.train_set = self.encoder.encode(self.train_rows, self.stats["train"])
+        self.val_set = self.encoder.encode(self.val_rows, self.stats["val"])
         for split, s in self.stats.items():
             log.info(
-                "%s: %d rows, %d truncated to %d tokens, %d dropped (no answer left), "
-                "%d tokens (%d answer tokens)",
+                "%s: %d rows, %d truncated, %d dropped (no answer left), %d tokens "
+                "(%d answer tokens), %d sequences, padding %.1f%% (%.1f%% unpacked)",
                 split,
                 s.rows,
                 s.truncated,
-                self.max_length,
                 s.dropped_no_answer,
                 s.tokens,
                 s.answer_tokens,
+                s.sequences,
+                100 * s.padding_ratio,
+                100 * s.padding_ratio_unpacked,
+            )
+        if not self.train_set or not self.val_set:
+            from framework.errors import UserError
+
+            raise UserError(
+                "no training or validation example is left after tokenization "
+                "(raise dataset.max_length or check the rows)"
             )
 
-    def _encode_all(self, rows: list[ChatRow], stats: EncodeStats) -> list[Encoded]:
-        out = []
-        for row in rows:
-            enc = encode(
-                segments(row, self.tokenizer, self.system_prompt),
-                self.tokenizer,
-                self.max_length,
-                self.train_on_prompt,
-            )
-            stats.rows += 1
-            stats.truncated += int(enc.truncated)
-            answer = sum(1 for t in enc.labels if t != IGNORE_INDEX)
-            if answer == 0:
-                stats.dropped_no_answer += 1
-                continue
-            stats.tokens += len(enc.input_ids)
-            stats.answer_tokens += answer
-            out.append(enc)
-        return out
+    def collate(self, batch: list[Any]) -> dict[str, Any]:
+        """Pad a batch (the task encoder's collate)."""
+        return self.encoder.collate(batch)
 
-    def collate(self, batch: list[Encoded]) -> dict[str, torch.Tensor]:
-        """Right-pad to the longest row; padding gets no attention and no loss."""
-        width = max(len(e.input_ids) for e in batch)
-        pad = int(self.tokenizer.pad_token_id)
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, e in enumerate(batch):
-            n = len(e.input_ids)
-            ids[i, :n] = torch.tensor(e.input_ids)
-            labels[i, :n] = torch.tensor(e.labels)
-            mask[i, :n] = 1
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-    def train_dataloader(self) -> DataLoader[Encoded]:
+    def train_dataloader(self) -> DataLoader[Any]:
         world, rank = self._data_parallel_rank()
         self.sampler = ResumableSampler(len(self.train_set), self.seed, world, rank)
         if self._resume is not None:
@@ -152,7 +128,7 @@ class ChatDataModule(pl.LightningDataModule):
         self._resume = {"epoch": int(state["epoch"]), "batches_seen": int(state["batches_seen"])}
         self.count_epoch = self._resume["epoch"]
 
-    def val_dataloader(self) -> list[DataLoader[Encoded]]:
+    def val_dataloader(self) -> list[DataLoader[Any]]:
         """Held-out validation, then a same-sized sample of train rows (train loss).
 
         Not sharded: every rank scores every row, and the summed metrics divide out to the
@@ -169,3 +145,6 @@ class ChatDataModule(pl.LightningDataModule):
             )
             for rows in (self.val_set, train_sample)
         ]
+
+
+ChatDataModule = TaskDataModule  # the name used before tasks other than causal LM existed

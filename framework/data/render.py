@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from framework.data.sources import ChatRow
+from framework.data.rows import ChatRow
 
 IGNORE_INDEX = -100
 
@@ -17,6 +17,7 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]
     truncated: bool
+    position_ids: list[int] | None = None  # set on packed sequences (restart per example)
 
 
 def segments(row: ChatRow, tokenizer: Any, system_prompt: str | None) -> list[tuple[str, bool]]:

@@ -1,31 +1,16 @@
-"""Read raw rows (chat messages) from bundled corpora or local files, naming file:line."""
+"""Corpora shipped inside installed packages (pip or Debian), read as raw records."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from framework.data.readers import Record
+from framework.data.rows import ChatRow
 from framework.errors import UserError, allowed_list, did_you_mean
 from framework.models.source import package_dir
 
-ROLE_ALIASES = {
-    "system": "system",
-    "user": "user",
-    "human": "user",
-    "assistant": "assistant",
-    "gpt": "assistant",
-    "bot": "assistant",
-}
-
-
-@dataclass(frozen=True)
-class ChatRow:
-    """One conversation, as a list of {role, content}, and where it came from."""
-
-    messages: tuple[tuple[str, str], ...]
-    origin: str  # file:line
+__all__ = ["CORPORA", "ChatRow", "chatterbot_files", "corpus_records"]
 
 
 def chatterbot_files(categories: list[str]) -> list[Path]:
@@ -41,82 +26,29 @@ def chatterbot_files(categories: list[str]) -> list[Path]:
     return [available[c] for c in categories or list(available)]
 
 
-def chatterbot_rows(categories: list[str]) -> list[ChatRow]:
+def chatterbot_records(categories: list[str]) -> Iterator[Record]:
     """Prompt/response pairs from the English chatterbot-corpus (BSD-3-Clause)."""
     import yaml
 
-    rows: list[ChatRow] = []
     for path in chatterbot_files(categories):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for index, conversation in enumerate(data.get("conversations") or []):
             turns = [str(t).strip() for t in conversation if str(t).strip()]
             for a, b in zip(turns, turns[1:], strict=False):
-                rows.append(ChatRow((("user", a), ("assistant", b)), f"{path}#{index}"))
-    return rows
+                messages = [{"role": "user", "content": a}, {"role": "assistant", "content": b}]
+                yield Record(f"{path}#{index}", {"messages": messages})
 
 
-def jsonl_rows(path: str) -> list[ChatRow]:
-    """Rows of a .jsonl file in chat `messages` or `prompt`/`completion` form."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise UserError(f"dataset.path='{path}': no such file")
-    rows = [_parse_line(line, f"{file}:{number}") for number, line in _lines(file)]
-    if not rows:
-        raise UserError(f"dataset.path='{path}': the file has no rows")
-    return rows
+CORPORA: dict[str, Callable[[list[str]], Iterator[Record]]] = {
+    "chatterbot": chatterbot_records,
+}
 
 
-def _lines(file: Path) -> Iterator[tuple[int, str]]:
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield number, line
-
-
-def _parse_line(line: str, origin: str) -> ChatRow:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise UserError(f"{origin}: malformed JSON ({error.msg})") from None
-    if not isinstance(obj, dict):
-        raise UserError(f"{origin}: a row must be a JSON object, got {type(obj).__name__}")
-    if "messages" in obj or "conversations" in obj:
-        return ChatRow(_messages(obj.get("messages", obj.get("conversations")), origin), origin)
-    if "prompt" in obj and "completion" in obj:
-        return ChatRow(
-            (
-                ("user", _text(obj["prompt"], origin, "prompt")),
-                ("assistant", _text(obj["completion"], origin, "completion")),
-            ),
-            origin,
+def corpus_records(name: str, categories: list[str]) -> Iterator[Record]:
+    """Records of a bundled corpus by name."""
+    if name not in CORPORA:
+        raise UserError(
+            f"dataset.source='{name}' is not a bundled corpus. Allowed: {allowed_list(CORPORA)}."
+            + did_you_mean(name, CORPORA)
         )
-    raise UserError(
-        f"{origin}: row has keys {sorted(obj)}; expected 'messages' (chat) "
-        "or 'prompt' and 'completion'"
-    )
-
-
-def _text(value: object, origin: str, key: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise UserError(f"{origin}: '{key}' must be a non-empty string")
-    return value
-
-
-def _messages(value: object, origin: str) -> tuple[tuple[str, str], ...]:
-    if not isinstance(value, list) or not value:
-        raise UserError(f"{origin}: 'messages' must be a non-empty list")
-    out: list[tuple[str, str]] = []
-    for i, msg in enumerate(value):
-        if not isinstance(msg, dict):
-            raise UserError(f"{origin}: messages[{i}] must be an object with role and content")
-        role = msg.get("role", msg.get("from"))
-        content = msg.get("content", msg.get("value"))
-        if role not in ROLE_ALIASES:
-            raise UserError(
-                f"{origin}: messages[{i}].role='{role}' is not allowed. "
-                f"Allowed: {allowed_list(ROLE_ALIASES)}." + did_you_mean(str(role), ROLE_ALIASES)
-            )
-        out.append((ROLE_ALIASES[role], _text(content, origin, f"messages[{i}].content")))
-    if not any(role == "assistant" for role, _ in out):
-        raise UserError(f"{origin}: the conversation has no assistant message to learn from")
-    return tuple(out)
+    return CORPORA[name](categories)

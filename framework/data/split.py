@@ -1,28 +1,19 @@
-"""Load a dataset preset's rows and split them into train and held-out validation."""
+"""Split rows into train and held-out validation (seeded shuffle, optional cap)."""
 
 from __future__ import annotations
 
 import math
 import random
+from typing import TypeVar
 
-from framework.data.sources import ChatRow, chatterbot_rows, jsonl_rows
 from framework.errors import UserError
 
-
-def load_rows(source: str, path: str | None, categories: list[str]) -> list[ChatRow]:
-    """All rows of a dataset source."""
-    if source == "chatterbot":
-        return chatterbot_rows(categories)
-    if source == "jsonl":
-        if not path:
-            raise UserError("dataset.path is required for dataset.source=jsonl")
-        return jsonl_rows(path)
-    raise UserError(f"dataset.source='{source}' is not supported (allowed: chatterbot, jsonl)")
+T = TypeVar("T")
 
 
 def split_rows(
-    rows: list[ChatRow], val_fraction: float, val_max_rows: int | None, limit: int | None, seed: int
-) -> tuple[list[ChatRow], list[ChatRow]]:
+    rows: list[T], val_fraction: float, val_max_rows: int | None, limit: int | None, seed: int
+) -> tuple[list[T], list[T]]:
     """Shuffle with a seed, cap to `limit`, hold out a validation split."""
     shuffled = list(rows)
     random.Random(seed).shuffle(shuffled)

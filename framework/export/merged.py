@@ -31,7 +31,7 @@ def plain_model(run: RunDir, tokenizer: Any) -> PlainModel:
         return PlainModel(load_model(run, tokenizer))
     from peft import PeftModel
 
-    base = base_factory(run, len(tokenizer))()
+    base = base_factory(run, tokenizer)()
     dequantized_to, bits = None, quantized_bits(base)
     if bits is not None:
         dtype = compute_dtype(base)

@@ -107,7 +107,7 @@ def held_out_prompts(cfg: Any, tokenizer: Any, count: int) -> ParityPrompts:
     from framework.builders import build_datamodule
 
     try:
-        datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed))
+        datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed), "causal_lm")
         datamodule.setup()
         rows = datamodule.val_set[:count]
     except UserError as error:

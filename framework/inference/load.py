@@ -44,8 +44,10 @@ def load_run_tokenizer(run: RunDir) -> Any:
     return tokenizer
 
 
-def base_factory(run: RunDir, vocab_size: int) -> Callable[[], torch.nn.Module]:
-    """A zero-argument callable building the run's base exactly as training did."""
+def base_factory(
+    run: RunDir, tokenizer: Any, labels: tuple[str, ...] = ()
+) -> Callable[[], torch.nn.Module]:
+    """A zero-argument callable building the run's base (with its task head) as training did."""
     from framework.builders import base_model_factory, build_source
 
     cfg = run.cfg
@@ -53,24 +55,35 @@ def base_factory(run: RunDir, vocab_size: int) -> Callable[[], torch.nn.Module]:
         cfg.model,
         build_source(cfg.model),
         Path(str(cfg.paths.cache_dir)),
-        vocab_size,
+        len(tokenizer),
         int(cfg.run.seed),
         run_method(run).quantization(),
+        task=run.task,
+        labels=labels,
+        pad_token_id=int(tokenizer.pad_token_id),
     )
 
 
-def load_model(run: RunDir, tokenizer: Any, device: torch.device | None = None) -> torch.nn.Module:
+def load_model(
+    run: RunDir,
+    tokenizer: Any,
+    device: torch.device | None = None,
+    labels: tuple[str, ...] = (),
+) -> torch.nn.Module:
     """The trained model in eval mode: base + adapter (PEFT) or the saved full model."""
     if run.has_adapter:
         from peft import PeftModel
 
-        base = base_factory(run, len(tokenizer))()
+        base = base_factory(run, tokenizer, labels)()
         model: torch.nn.Module = PeftModel.from_pretrained(base, str(run.adapter_dir))
     else:
-        from transformers import AutoModelForCausalLM
+        import transformers
 
+        from framework.models.heads import HEADS
+
+        auto = getattr(transformers, HEADS.get(run.task, "AutoModelForCausalLM"))
         dtype = getattr(torch, str(run.cfg.model.dtype))
-        model = AutoModelForCausalLM.from_pretrained(str(run.model_dir), dtype=dtype)
+        model = auto.from_pretrained(str(run.model_dir), dtype=dtype)
     model.eval()
     if device is not None and not is_quantized(model):
         model.to(device)

@@ -9,7 +9,17 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from framework.config import schema
 from framework.errors import UserError
+
+# Groups whose schema defaults fill keys added since the run was written (older run dirs).
+GROUP_SCHEMAS: dict[str, type] = {
+    "model": schema.ModelConfig,
+    "dataset": schema.DatasetConfig,
+    "task": schema.TaskConfig,
+    "trainer": schema.TrainerConfig,
+    "run": schema.RunConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,10 @@ class RunDir:
     def method_name(self) -> str:
         return str(self.cfg.method.name)
 
+    @property
+    def task(self) -> str:
+        return str(self.cfg.task.name)
+
     def metrics(self) -> dict[str, Any]:
         """metrics.json of the run (empty if the run wrote none)."""
         file = self.path / "metrics.json"
@@ -57,7 +71,7 @@ def open_run_dir(run_dir: str) -> RunDir:
     cfg = OmegaConf.load(config)
     if not isinstance(cfg, DictConfig) or "model" not in cfg or "method" not in cfg:
         raise UserError(f"run_dir='{run_dir}': config.yaml is not a hydratune run config")
-    run = RunDir(path.resolve(), cfg)
+    run = RunDir(path.resolve(), with_current_defaults(cfg))
     if not run.has_adapter and not (run.model_dir / "config.json").is_file():
         raise UserError(
             f"run_dir='{run_dir}': neither adapter/ nor model/ holds weights "
@@ -66,3 +80,18 @@ def open_run_dir(run_dir: str) -> RunDir:
     if not (run.tokenizer_dir / "tokenizer_config.json").is_file():
         raise UserError(f"run_dir='{run_dir}': tokenizer/ is missing (did the run finish?)")
     return run
+
+
+def with_current_defaults(cfg: DictConfig) -> DictConfig:
+    """The run's config with today's schema defaults under it: keys added to a group since
+    the run was written take their defaults; every value the run recorded wins."""
+    layers = []
+    for group, group_schema in GROUP_SCHEMAS.items():
+        defaults = OmegaConf.structured(group_schema)
+        if group == "task" and "task" not in cfg:  # before tasks: the dataset named it
+            defaults.name = str(cfg.dataset.get("task", "causal_lm"))
+        layers.append(OmegaConf.create({group: OmegaConf.to_container(defaults)}))
+    merged = OmegaConf.merge(*layers, cfg)
+    if not isinstance(merged, DictConfig):
+        raise UserError("config.yaml is not a mapping")
+    return merged

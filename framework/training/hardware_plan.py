@@ -64,7 +64,7 @@ class HardwarePlan:
         return {
             "ddp": "pytorch_lightning.strategies.DDPStrategy",
             "deepspeed": "framework.training.strategies.CPUCapableDeepSpeedStrategy",
-            "fsdp": "pytorch_lightning.strategies.ModelParallelStrategy (FSDP2 fully_shard)",
+            "fsdp": "pytorch_lightning.strategies.ModelParallelStrategy",
         }.get(self.strategy, "auto (Lightning picks)")
 
 

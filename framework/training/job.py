@@ -21,6 +21,7 @@ from framework.builders import (
 from framework.config.validate import apply_context, build_method
 from framework.data.datamodule import ChatDataModule
 from framework.errors import UserError
+from framework.tasks.objectives import build_objective
 from framework.training.artifacts import (
     model_card,
     redact,
@@ -36,12 +37,14 @@ from framework.training.checkpointing import (
     newest_readable,
     readable,
 )
+from framework.training.consolidate import whole_model
 from framework.training.hardware_plan import hardware_arguments, plan_hardware, quantization_for
 from framework.training.loss_curve import write_loss_curve
 from framework.training.module import FineTuneModule
 from framework.training.preemption import Preemption
 from framework.training.progress import StepProgressBar
 from framework.training.reload_check import load_saved, max_logit_difference
+from framework.training.task_report import task_metrics
 from framework.training.trainer_factory import build_loggers, hardware_to_trainer_kwargs
 
 log = logging.getLogger(__name__)
@@ -67,7 +70,8 @@ class Job:
         cache_dir = Path(str(cfg.paths.cache_dir))
         source = build_source(cfg.model)
         tokenizer = build_tokenizer(cfg.model, source, cache_dir)
-        datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed))
+        task = str(cfg.task.name)
+        datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed), task)
         method = build_method(cfg.method)
         hardware = hardware_arguments(cfg.hardware, int(cfg.dataset.batch_size))
         plan = plan_hardware(**hardware)
@@ -79,12 +83,16 @@ class Job:
                 len(tokenizer),
                 int(cfg.run.seed),
                 quantization_for(method.quantization(), plan),
+                task=task,
+                labels=datamodule.labels,
+                pad_token_id=int(tokenizer.pad_token_id),
             ),
             method=method,
             apply_context=apply_context(cfg),
             optimizer_spec=build_optimizer_spec(
                 cfg.optim, int(cfg.trainer.max_steps), plan.offload_optimizer
             ),
+            objective=build_objective(task, datamodule.labels),
         )
         throughput = Throughput()
         checkpoints = (
@@ -134,7 +142,7 @@ class Job:
     def _evaluate(self) -> dict[str, float]:
         self.trainer.validate(self.module, datamodule=self.datamodule, verbose=False)
         found = self.trainer.callback_metrics
-        return {k: float(found[k]) for k in ("val/loss", "train_eval/loss") if k in found}
+        return {k: float(v) for k, v in found.items() if k.startswith(("val/", "train_eval/"))}
 
     def fit(self) -> dict[str, Any]:
         """Validate, train, validate again; return the numbers for metrics.json."""
@@ -163,6 +171,7 @@ class Job:
             "train_rows": stats["train"].rows,
             "val_rows": stats["val"].rows,
             "truncated_rows": stats["train"].truncated + stats["val"].truncated,
+            **task_metrics(before, after, self.datamodule),
         }
 
     def _loss_curve(self) -> str | None:
@@ -172,15 +181,19 @@ class Job:
         return png.name if drawn else None
 
     def write_artifacts(self, metrics: dict[str, Any], command: str) -> None:
-        """Rank 0 writes weights, tokenizer, config, metrics and the model card."""
-        if not self.trainer.is_global_zero:
+        """Rank 0 writes weights, tokenizer, config, metrics and the model card.
+
+        Every rank calls it: sharded runs (ZeRO-3, FSDP) first gather the weights to rank 0.
+        """
+        net = whole_model(self.trainer.strategy, self.module)
+        if net is None or not self.trainer.is_global_zero:
             return
         cfg = self.cfg
         produces_adapter = self.module.method.capabilities.produces_adapter
-        weights = save_weights(self.module.net, self.run_dir, produces_adapter)
+        weights = save_weights(net, self.run_dir, produces_adapter)
         reloaded = load_saved(weights, self.module.build_base)
         batch = next(iter(self.datamodule.val_dataloader()[0]))
-        metrics["reload_max_logit_diff"] = max_logit_difference(self.module.net, reloaded, batch)
+        metrics["reload_max_logit_diff"] = max_logit_difference(net, reloaded, batch)
         del reloaded
         self.tokenizer.save_pretrained(str(self.run_dir / "tokenizer"))
         write_text_atomically(
@@ -200,7 +213,7 @@ class Job:
         )
         write_text_atomically(self.run_dir / "README.md", redact(card))
         if cfg.run.merge and produces_adapter:  # refused before the run if not mergeable
-            merged: Any = self.module.method.merge(self.module.net)  # last: folds in place
+            merged: Any = self.module.method.merge(net)  # last: folds in place
             merged.save_pretrained(str(self.run_dir / "merged"), safe_serialization=True)
 
 

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
 from torchmetrics import SumMetric
 
-from framework.data.render import IGNORE_INDEX
 from framework.methods.base import ApplyContext, Method
+from framework.tasks.objectives import Objective
+from framework.tasks.objectives import token_loss_sum as token_loss_sum  # re-exported
 from framework.training.optim import OptimizerSpec, build_optimizer, build_scheduler
 from framework.training.rng import capture_rng, restore_rng
-
-
-def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed next-token cross-entropy over labelled positions, and their count."""
-    shift_logits = logits[:, :-1, :].float()
-    shift_labels = labels[:, 1:]
-    loss = torch.nn.functional.cross_entropy(
-        shift_logits.reshape(-1, shift_logits.size(-1)),
-        shift_labels.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-        reduction="sum",
-    )
-    return loss, (shift_labels != IGNORE_INDEX).sum()
-
 
 EVAL_SPLITS = ("val", "train_eval")  # the order of ChatDataModule.val_dataloader()
 
@@ -40,8 +27,10 @@ class FineTuneModule(pl.LightningModule):
         method: Method[Any],
         apply_context: ApplyContext,
         optimizer_spec: OptimizerSpec,
+        objective: Objective | None = None,
     ) -> None:
         super().__init__()
+        self.objective = objective or Objective()  # the task's loss and validation metrics
         self.build_base = build_base
         self.method = method
         self.apply_context = apply_context
@@ -81,8 +70,7 @@ class FineTuneModule(pl.LightningModule):
         return logits[:, -input_ids.size(1) :]  # prompt methods prepend virtual-token logits
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        loss_sum, count = token_loss_sum(logits, batch["labels"])
+        loss_sum, count = self.objective.loss_sum(self.net, batch)
         # The token mean over the *global* batch: each rank scales its sum by world/total
         # tokens, so the gradient average DDP/DeepSpeed/FSDP take equals the single-process
         # gradient even when ranks hold different token counts.
@@ -101,19 +89,27 @@ class FineTuneModule(pl.LightningModule):
     def validation_step(
         self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
     ) -> None:
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        loss_sum, count = token_loss_sum(logits, batch["labels"])
-        self.eval_sums[dataloader_idx].update(loss_sum)
-        self.eval_counts[dataloader_idx].update(count)
+        loss_sum, count = self.objective.eval_step(self.net, batch, dataloader_idx)
+        self._metric(self.eval_sums, dataloader_idx).update(loss_sum)
+        self._metric(self.eval_counts, dataloader_idx).update(count)
+
+    @staticmethod
+    def _metric(metrics: torch.nn.ModuleList, index: int) -> SumMetric:
+        return cast(SumMetric, metrics[index])
 
     def on_validation_epoch_end(self) -> None:
-        for split, total, count in zip(EVAL_SPLITS, self.eval_sums, self.eval_counts, strict=True):
+        for index, split in enumerate(EVAL_SPLITS):
+            total = self._metric(self.eval_sums, index)
+            count = self._metric(self.eval_counts, index)
             if count.update_count == 0:
                 continue
             loss = total.compute() / count.compute().clamp(min=1)
             self.log(f"{split}/loss", loss, prog_bar=split == "val", add_dataloader_idx=False)
+            for name, value in self.objective.compute(index, float(loss)).items():
+                self.log(f"{split}/{name}", value, add_dataloader_idx=False)
             total.reset()
             count.reset()
+        self.objective.reset()
 
     def configure_optimizers(self) -> Any:
         groups = self.method.param_groups(self.net, self.optimizer_spec.lr)

@@ -18,11 +18,12 @@ class CPUCapableDeepSpeedStrategy(DeepSpeedStrategy):
 
     DeepSpeed itself runs ZeRO 1/2/3 and CPU offload on the CPU over gloo; Lightning's
     strategy refuses any accelerator but CUDA and assumes CUDA device indices. On a GPU
-    this class behaves exactly like its parent. Three documented overrides:
+    this class behaves exactly like its parent. On the CPU it overrides:
 
-    - setup_environment: skip the CUDA-only check on the CPU (keep it on GPUs);
+    - setup_environment: skip the CUDA-only check (kept on GPUs);
     - setup_distributed: CPU devices have no index to validate;
-    - _setup_model_and_optimizer: DeepSpeed wants the local rank as device rank on the CPU.
+    - _setup_model_and_optimizer and _initialize_deepspeed_inference: DeepSpeed wants a device
+      rank, and a CPU device has no index; pass the local rank instead.
 
     model_sharded_context is also overridden: under ZeRO-3 the base model is built whole and
     partitioned by deepspeed.initialize, because building a transformers model inside
@@ -70,6 +71,31 @@ class CPUCapableDeepSpeedStrategy(DeepSpeedStrategy):
         )
         return engine, ds_optimizer
 
+    def _initialize_deepspeed_inference(self, model: torch.nn.Module) -> None:
+        if not self._on_cpu:
+            super()._initialize_deepspeed_inference(model)
+            return
+        import deepspeed
+        from pytorch_lightning.strategies.deepspeed import remove_module_hooks
+
+        config = self.config if isinstance(self.config, dict) else {}
+        inference_config: dict[str, Any] = {"train_micro_batch_size_per_gpu": 1}
+        inference_config |= {k: config[k] for k in ("fp16", "bf16") if k in config}
+        if self.zero_stage_3:
+            keys = ("zero_allow_untested_optimizer", "zero_optimization")
+            inference_config |= {k: config[k] for k in keys}
+        remove_module_hooks(model)
+        engine, _, _, _ = deepspeed.initialize(
+            args=argparse.Namespace(device_rank=self.local_rank),
+            config=inference_config,
+            model=model,
+            optimizer=None,
+            lr_scheduler=None,
+            model_parameters=[],
+            dist_init_required=False,
+        )
+        self.model = engine
+
     @contextmanager
     def model_sharded_context(self) -> Generator[None, None, None]:
         yield  # build whole; deepspeed.initialize partitions it (see the class docstring)
@@ -90,7 +116,8 @@ def shard_with_fsdp2(model: torch.nn.Module, mesh: Any) -> None:
     """FSDP2: shard every transformer block, then the root (embeddings, norm, head)."""
     from torch.distributed.fsdp import fully_shard
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    get_base = getattr(model, "get_base_model", None)  # a PEFT wrapper: its transformers model
+    base = get_base() if callable(get_base) else model
     block_names = set(getattr(base, "_no_split_modules", None) or ())
     for module in model.modules():
         if type(module).__name__ in block_names:

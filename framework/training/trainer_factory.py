@@ -75,10 +75,10 @@ def build_loggers(
     return [csv]
 
 
-def close_loggers(loggers: list[Any]) -> None:
+def close_loggers(loggers: list[Any], failed: bool = False) -> None:
     """Finish wandb runs explicitly: offline runs otherwise may exit before their records
     are written, and a sweep's next job would attach to the same run."""
     for logger in loggers:
         experiment = getattr(logger, "_experiment", None)
         if experiment is not None and hasattr(experiment, "finish"):
-            experiment.finish()
+            experiment.finish(exit_code=1 if failed else 0)

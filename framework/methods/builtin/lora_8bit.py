@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,22 @@ from framework.models.quantization import QuantizationSpec
 
 if TYPE_CHECKING:
     import torch
+
+CAST_NOTICE = "MatMul8bitLt: inputs will be cast"
+
+
+class _RepeatedCastNotice(logging.Filter):
+    """bitsandbytes logs the fp32->fp16 input cast on every int8 matmul; keep the first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith(CAST_NOTICE):
+            return True
+        first, self.seen = not self.seen, True
+        return first
 
 
 @dataclass
@@ -45,8 +61,9 @@ class Lora8bit(LoraFamily[Lora8bitConfig]):
     def apply(self, model: torch.nn.Module, ctx: ApplyContext) -> torch.nn.Module:
         from peft import prepare_model_for_kbit_training
 
-        # bitsandbytes warns on every int8 matmul that fp32 inputs are cast to fp16.
-        warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+        bnb_logger = logging.getLogger("bitsandbytes.autograd._functions")
+        if not any(isinstance(f, _RepeatedCastNotice) for f in bnb_logger.filters):
+            bnb_logger.addFilter(_RepeatedCastNotice())
         prepared = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=self.config.gradient_checkpointing
         )

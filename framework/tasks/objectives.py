@@ -1,0 +1,233 @@
+"""Per-task loss and validation metrics, called by the LightningModule (flat, no config)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from framework.data.render import IGNORE_INDEX
+from framework.tasks import metrics
+
+
+def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed next-token cross-entropy over labelled positions, and their count."""
+    shift_logits = logits[:, :-1, :].float()
+    shift_labels = labels[:, 1:]
+    loss = torch.nn.functional.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.size(-1)),
+        shift_labels.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+    return loss, (shift_labels != IGNORE_INDEX).sum()
+
+
+class Objective:
+    """Causal LM: next-token loss on labelled tokens; perplexity on validation."""
+
+    name = "causal_lm"
+
+    def __init__(self, splits: int = 2) -> None:
+        self.splits = splits
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget accumulated validation predictions (each split)."""
+        self.store: list[dict[str, list[Any]]] = [{} for _ in range(self.splits)]
+
+    def inputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Keyword arguments of the model's forward for a batch."""
+        if "position_ids" in batch:  # packed: transformers masks per example from positions
+            return {"input_ids": batch["input_ids"], "position_ids": batch["position_ids"]}
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def logits(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        logits: torch.Tensor = net(**self.inputs(batch)).logits
+        return logits[:, -batch["input_ids"].size(1) :]  # prompt methods prepend virtual tokens
+
+    def loss_sum(self, net: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        """(summed loss, number of loss terms) of a batch."""
+        return token_loss_sum(self.logits(net, batch), batch["labels"])
+
+    def eval_step(
+        self, net: torch.nn.Module, batch: dict[str, Any], split: int
+    ) -> tuple[torch.Tensor, Any]:
+        """Loss of a validation batch; subclasses also keep predictions for their metrics."""
+        return self.loss_sum(net, batch)
+
+    def compute(self, split: int, loss: float) -> dict[str, float]:
+        """Metrics of a split beyond its loss."""
+        return {"perplexity": math.exp(min(loss, 700.0))}
+
+    def _keep(self, split: int, **values: list[Any]) -> None:
+        for key, items in values.items():
+            self.store[split].setdefault(key, []).extend(items)
+
+
+class SequenceClassification(Objective):
+    """One label per sequence: cross-entropy; accuracy and macro-F1."""
+
+    name = "seq_cls"
+
+    def __init__(self, num_labels: int, splits: int = 2) -> None:
+        super().__init__(splits)
+        self.num_labels = num_labels
+
+    def inputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def logits(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        return net(**self.inputs(batch)).logits  # type: ignore[no-any-return]
+
+    def loss_sum(self, net: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        return self._loss(self.logits(net, batch), batch)
+
+    def _loss(self, logits: torch.Tensor, batch: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        labels = batch["labels"]
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
+        return loss, torch.tensor(labels.numel(), device=labels.device)
+
+    def eval_step(
+        self, net: torch.nn.Module, batch: dict[str, Any], split: int
+    ) -> tuple[torch.Tensor, Any]:
+        logits = self.logits(net, batch)
+        self._keep(
+            split,
+            predicted=logits.argmax(-1).tolist(),
+            gold=batch["labels"].tolist(),
+        )
+        return self._loss(logits, batch)
+
+    def compute(self, split: int, loss: float) -> dict[str, float]:
+        predicted, gold = self.store[split].get("predicted", []), self.store[split].get("gold", [])
+        return {
+            "accuracy": metrics.accuracy(predicted, gold),
+            "macro_f1": metrics.macro_f1(predicted, gold, self.num_labels),
+        }
+
+
+class TokenClassification(SequenceClassification):
+    """One BIO tag per word (first sub-token): cross-entropy; entity-level F1 (seqeval)."""
+
+    name = "token_cls"
+
+    def __init__(self, tags: tuple[str, ...], splits: int = 2) -> None:
+        super().__init__(len(tags), splits)
+        self.tags = tags
+
+    def _loss(self, logits: torch.Tensor, batch: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        labels = batch["labels"]
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.size(-1)),
+            labels.reshape(-1),
+            ignore_index=IGNORE_INDEX,
+            reduction="sum",
+        )
+        return loss, (labels != IGNORE_INDEX).sum()
+
+    def eval_step(
+        self, net: torch.nn.Module, batch: dict[str, Any], split: int
+    ) -> tuple[torch.Tensor, Any]:
+        logits = self.logits(net, batch)
+        predicted, gold = [], []
+        for row_logits, row_labels in zip(logits.argmax(-1), batch["labels"], strict=True):
+            keep = row_labels != IGNORE_INDEX
+            predicted.append([self.tags[i] for i in row_logits[keep].tolist()])
+            gold.append([self.tags[i] for i in row_labels[keep].tolist()])
+        self._keep(split, predicted=predicted, gold=gold)
+        return self._loss(logits, batch)
+
+    def compute(self, split: int, loss: float) -> dict[str, float]:
+        predicted, gold = self.store[split].get("predicted", []), self.store[split].get("gold", [])
+        pairs = zip(predicted, gold, strict=True)
+        flat = [(p, g) for ps, gs in pairs for p, g in zip(ps, gs, strict=True)]
+        return {
+            **metrics.entity_scores(predicted, gold),
+            "tag_accuracy": sum(p == g for p, g in flat) / max(len(flat), 1),
+        }
+
+
+class ExtractiveQA(Objective):
+    """Answer span in the context: start/end cross-entropy; exact match and F1."""
+
+    name = "qa"
+
+    def __init__(self, max_answer_tokens: int = 30, splits: int = 2) -> None:
+        super().__init__(splits)
+        self.max_answer_tokens = max_answer_tokens
+
+    def inputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        keys = ("input_ids", "attention_mask", "token_type_ids")
+        return {k: batch[k] for k in keys if k in batch}
+
+    def _outputs(self, net: torch.nn.Module, batch: dict[str, Any]) -> Any:
+        return net(**self.inputs(batch))
+
+    def _loss(self, out: Any, batch: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        ce = torch.nn.functional.cross_entropy
+        start = ce(out.start_logits.float(), batch["start_positions"], reduction="sum")
+        end = ce(out.end_logits.float(), batch["end_positions"], reduction="sum")
+        count = batch["start_positions"].numel()
+        return (start + end) / 2, torch.tensor(count, device=start.device)
+
+    def loss_sum(self, net: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        return self._loss(self._outputs(net, batch), batch)
+
+    def eval_step(
+        self, net: torch.nn.Module, batch: dict[str, Any], split: int
+    ) -> tuple[torch.Tensor, Any]:
+        out = self._outputs(net, batch)
+        answers = [
+            self._best_span(s, e, offsets, context)
+            for s, e, offsets, context in zip(
+                out.start_logits, out.end_logits, batch["offsets"], batch["contexts"], strict=True
+            )
+        ]
+        scores = [
+            metrics.squad_scores(a, g) for a, g in zip(answers, batch["answers"], strict=True)
+        ]
+        self._keep(split, em=[s[0] for s in scores], f1=[s[1] for s in scores])
+        return self._loss(out, batch)
+
+    def _best_span(
+        self,
+        start_logits: torch.Tensor,
+        end_logits: torch.Tensor,
+        offsets: list[tuple[int, int] | None],
+        context: str,
+    ) -> str:
+        """The highest-scoring context span of at most max_answer_tokens tokens."""
+        inside = torch.tensor([o is not None for o in offsets], device=start_logits.device)
+        n = len(offsets)
+        scores = start_logits[:n, None] + end_logits[None, :n]
+        allowed = inside[:, None] & inside[None, :]
+        allowed &= torch.ones(n, n, dtype=torch.bool, device=allowed.device).triu()
+        allowed &= ~torch.ones(n, n, dtype=torch.bool, device=allowed.device).triu(
+            self.max_answer_tokens
+        )
+        if not bool(allowed.any()):
+            return ""
+        best = int(scores.masked_fill(~allowed, float("-inf")).argmax())
+        i, j = divmod(best, n)
+        first, last = offsets[i], offsets[j]
+        return context[first[0] : last[1]] if first and last else ""
+
+    def compute(self, split: int, loss: float) -> dict[str, float]:
+        em, f1 = self.store[split].get("em", []), self.store[split].get("f1", [])
+        return {
+            "exact_match": 100 * sum(em) / max(len(em), 1),
+            "f1": 100 * sum(f1) / max(len(f1), 1),
+        }
+
+
+def build_objective(task: str, labels: tuple[str, ...]) -> Objective:
+    """The objective of a task name (labels: class names or BIO tags)."""
+    if task == "seq_cls":
+        return SequenceClassification(len(labels))
+    if task == "token_cls":
+        return TokenClassification(labels)
+    if task == "qa":
+        return ExtractiveQA()
+    return Objective()
