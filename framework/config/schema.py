@@ -218,7 +218,15 @@ class TrainConfig:
 
 TASKS = ("causal_lm", "seq_cls", "token_cls", "qa")
 # Corpora read from installed packages (framework.data.sources.CORPORA; a test keeps them equal).
-BUNDLED_CORPORA = ("chatterbot",)
+BUNDLED_CORPORA = (
+    "chatterbot",
+    "wordnet_glosses",
+    "wordnet_definitions",
+    "fortunes",
+    "iso_country_names",
+    "iso_country_codes",
+    "iso_entities",
+)
 
 CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     "hardware": {

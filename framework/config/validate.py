@@ -103,7 +103,7 @@ def file_problems(cfg: DictConfig) -> list[str]:
     if cfg.dataset.source == "chatterbot" and cfg.dataset.categories:
         found.extend(_caught(lambda: chatterbot_topics_check(list(cfg.dataset.categories))))
     resume = str(cfg.run.resume)
-    if resume not in ("auto", "never") and not Path(resume).expanduser().is_file():
+    if resume not in ("auto", "never") and not Path(resume).expanduser().exists():
         found.append(f"run.resume='{resume}': no such checkpoint (allowed: auto, never, a path)")
     return found
 
@@ -164,9 +164,17 @@ TASK_FORMATS = {
 }
 
 
+ENCODERS = ("bert",)
+
+
 def task_problems(cfg: DictConfig) -> list[str]:
     """The dataset's format must be one the task can learn from."""
     task, fmt = str(cfg.task.name), str(cfg.dataset.format)
+    if task == "causal_lm" and str(cfg.model.architecture) in ENCODERS:
+        return [
+            f"model={cfg.model.name} is an encoder ({cfg.model.architecture}): task=causal_lm "
+            "needs a decoder. Use task=seq_cls, token_cls or qa with it"
+        ]
     allowed = TASK_FORMATS.get(task, ())
     if fmt in allowed:
         return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from framework.data import debian_corpora
 from framework.data.readers import Record
 from framework.data.rows import ChatRow
 from framework.errors import UserError, allowed_list, did_you_mean
@@ -41,6 +42,12 @@ def chatterbot_records(categories: list[str]) -> Iterator[Record]:
 
 CORPORA: dict[str, Callable[[list[str]], Iterator[Record]]] = {
     "chatterbot": chatterbot_records,
+    "wordnet_glosses": debian_corpora.wordnet_glosses,
+    "wordnet_definitions": debian_corpora.wordnet_definitions,
+    "fortunes": debian_corpora.fortunes,
+    "iso_country_names": debian_corpora.iso_country_names,
+    "iso_country_codes": debian_corpora.iso_country_codes,
+    "iso_entities": debian_corpora.iso_entities,
 }
 
 

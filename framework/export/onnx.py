@@ -41,8 +41,8 @@ def export_onnx(model: torch.nn.Module, folder: Path, opset: int) -> Path:
     axes = {"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}}
     path = folder / ONNX_FILE
     log.info("exporting ONNX (opset %d) to %s", opset, path)
-    for chatty in ("onnx_ir", "onnxscript", "torch.onnx"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    for chatty in ("onnx_ir", "onnxscript", "torch.onnx"):  # progress and "torchvision not
+        logging.getLogger(chatty).setLevel(logging.ERROR)  # installed" notes, not problems
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(

@@ -37,10 +37,16 @@ class Objective:
         """Forget accumulated validation predictions (each split)."""
         self.store: list[dict[str, list[Any]]] = [{} for _ in range(self.splits)]
 
-    def inputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments of the model's forward for a batch."""
-        if "position_ids" in batch:  # packed: transformers masks per example from positions
-            return {"input_ids": batch["input_ids"], "position_ids": batch["position_ids"]}
+        if "position_ids" in batch:
+            # Packed: with no 2-D mask and no cache, transformers builds a block-diagonal
+            # causal mask from the restarting position ids (no attention across examples).
+            return {
+                "input_ids": batch["input_ids"],
+                "position_ids": batch["position_ids"],
+                "use_cache": False,
+            }
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
     def logits(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
@@ -75,7 +81,7 @@ class SequenceClassification(Objective):
         super().__init__(splits)
         self.num_labels = num_labels
 
-    def inputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
     def logits(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
@@ -158,7 +164,7 @@ class ExtractiveQA(Objective):
         super().__init__(splits)
         self.max_answer_tokens = max_answer_tokens
 
-    def inputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
         keys = ("input_ids", "attention_mask", "token_type_ids")
         return {k: batch[k] for k in keys if k in batch}
 

@@ -41,7 +41,8 @@ class Throughput(pl.Callback):
         elapsed = time.perf_counter() - self._start
         tokens = int(batch["attention_mask"].sum())
         self.tokens += tokens
-        self.answer_tokens += int((batch["labels"] != -100).sum())
+        if "labels" in batch:  # span heads (qa) have start/end positions instead
+            self.answer_tokens += int((batch["labels"] != -100).sum())
         self.seconds += elapsed
         self.steps += 1
         module.log("tok/s", tokens / max(elapsed, 1e-9), prog_bar=True, on_step=True)

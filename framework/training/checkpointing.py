@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +63,40 @@ def _reason(error: BaseException) -> str:
 
 
 def readable(path: Path) -> bool:
-    """True when the checkpoint loads (weights_only) and has the keys a resume needs."""
+    """True when the checkpoint loads (weights_only) and has the keys a resume needs.
+
+    DeepSpeed saves a folder (one optimizer shard per rank, written by every rank, not
+    atomically): it is readable when its model states load and every rank's shard is there.
+    """
+    if path.is_dir():
+        return _deepspeed_checkpoint_complete(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torn, truncated or foreign file: any load failure means unusable
         return False
     return isinstance(state, dict) and {"state_dict", "global_step", "loops"} <= set(state)
+
+
+def _deepspeed_checkpoint_complete(folder: Path) -> bool:
+    tag = folder / "checkpoint"
+    model_files = sorted(tag.glob("*model_states.pt"))  # one, or one per rank under ZeRO-3
+    try:
+        state = torch.load(model_files[0], map_location="cpu", weights_only=True)
+    except Exception:  # missing or torn: unusable
+        return False
+    if not (isinstance(state, dict) and {"global_step", "loops", "dp_world_size"} <= set(state)):
+        return False
+    ranks = int(state["dp_world_size"])
+    shards = [p for p in tag.glob("*optim_states.pt") if p.stat().st_size > 0]
+    return len(shards) == ranks and len(model_files) in (1, ranks)
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Delete a checkpoint file, or a DeepSpeed checkpoint folder."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def newest_readable(folder: Path) -> Path | None:
@@ -106,7 +135,7 @@ class RollingCheckpoint(pl.Callback):
         self._last_step, self.last_saved = step, path
         if trainer.is_global_zero:
             for old in checkpoints_newest_first(self.folder)[self.keep :]:
-                old.unlink(missing_ok=True)
+                remove_checkpoint(old)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any

@@ -225,7 +225,7 @@ def _resume_path(resume: str, run_dir: Path) -> str | None:
         found = newest_readable(run_dir / "checkpoints")
         return str(found) if found else None
     path = Path(resume)
-    if not path.is_file():
+    if not path.exists():  # a file, or a DeepSpeed checkpoint folder
         raise UserError(f"run.resume='{resume}': no such checkpoint file (or use auto / never)")
     if not readable(path):
         raise UserError(f"run.resume='{resume}': the checkpoint is truncated or corrupt")

@@ -1,0 +1,180 @@
+"""Hardware presets without launching: resolution, checks before launch, memory estimate, data
+sharding, DeepSpeed checkpoint folders."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from framework.config.schema import register_schemas
+from framework.config.validate import all_problems
+from framework.data.sampler import ResumableSampler
+from framework.memory_estimate import KNOWN_SHAPES, Workload, estimate_memory
+from framework.models.quantization import QuantizationSpec
+from framework.plugins import discover_methods
+from framework.training.checkpointing import readable
+from framework.training.hardware_plan import plan_hardware, quantization_for
+from tests.helpers import ROOT
+
+register_schemas()
+discover_methods(ROOT / "plugins")
+CPU_PRESETS = ("cpu", "cpu_ddp", "zero1", "zero2", "zero2_offload", "zero3", "zero3_offload")
+GPU_PRESETS = ("single_gpu", "multi_gpu", "multi_node")
+
+
+def compose_run(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=["model=tiny", *overrides])
+
+
+def test_auto_resolves_to_the_cpu_without_gpus_and_to_every_gpu_with_them() -> None:
+    cpu = plan_hardware("auto", "auto", 1, "deepspeed", "auto", zero_stage=3, gpus=0, env={})
+    assert (cpu.accelerator, cpu.devices, cpu.precision) == ("cpu", 1, "32-true")
+    gpu = plan_hardware("auto", "auto", 1, "deepspeed", "auto", zero_stage=3, gpus=4, env={})
+    assert (gpu.accelerator, gpu.devices, gpu.precision) == ("gpu", 4, "bf16-mixed")
+    old = plan_hardware("gpu", 1, 1, "auto", "auto", gpus=1, bf16=False, env={})
+    assert old.precision == "16-mixed"  # a GPU without bf16
+    assert plan_hardware("cpu", 2, 1, "ddp", "bf16-true", gpus=0, env={}).precision == "bf16-true"
+
+
+def test_multi_node_counts_come_from_the_launcher_environment() -> None:
+    slurm = {"SLURM_NNODES": "4", "SLURM_NTASKS_PER_NODE": "8"}
+    plan = plan_hardware("gpu", "auto", "auto", "ddp", "auto", gpus=8, env=slurm)
+    assert (plan.num_nodes, plan.devices, plan.world_size) == (4, 8, 32)
+    torchrun = {"GROUP_WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}
+    plan = plan_hardware("gpu", "auto", "auto", "ddp", "auto", gpus=8, env=torchrun)
+    assert (plan.num_nodes, plan.devices) == (2, 2)
+    assert plan_hardware("gpu", "auto", "auto", "ddp", "auto", gpus=8, env={}).num_nodes == 1
+
+
+def test_deepspeed_names_and_lightning_aliases() -> None:
+    plan = plan_hardware("cpu", 2, 1, "deepspeed", "auto", None, 3, True, True, gpus=0, env={})
+    assert plan.strategy_names == ("deepspeed", "deepspeed_stage_3", "deepspeed_stage_3_offload")
+    assert plan.shards_parameters and plan.offload_optimizer
+    alias = plan_hardware("cpu", 2, 1, "deepspeed_stage_2_offload", "auto", gpus=0, env={})
+    assert (alias.strategy, alias.zero_stage, alias.offload_optimizer) == ("deepspeed", 2, True)
+    assert alias.strategy_kwargs["stage"] == 2 and not alias.offload_parameters
+    fsdp = plan_hardware("cpu", 2, 1, "fsdp", "auto", gpus=0, env={})
+    assert fsdp.strategy_kwargs["data_parallel_size"] == 2 and fsdp.shards_parameters
+
+
+def test_4bit_storage_follows_the_compute_dtype_only_when_parameters_are_sharded() -> None:
+    spec = QuantizationSpec(bits=4, compute_dtype="bfloat16", quant_storage="uint8")
+    sharded = plan_hardware("cpu", 2, 1, "deepspeed", "auto", zero_stage=3, gpus=0, env={})
+    replicated = plan_hardware("cpu", 2, 1, "ddp", "auto", gpus=0, env={})
+    adjusted = quantization_for(spec, sharded)
+    assert adjusted is not None and adjusted.quant_storage == "bfloat16"
+    assert quantization_for(spec, replicated) == spec
+    assert quantization_for(None, sharded) is None
+
+
+@pytest.mark.parametrize("preset", CPU_PRESETS)
+def test_cpu_presets_pass_every_check(preset: str) -> None:
+    assert all_problems(compose_run([f"hardware={preset}"])) == []
+
+
+@pytest.mark.parametrize("preset", GPU_PRESETS)
+def test_gpu_presets_are_refused_before_launch_without_a_gpu(preset: str) -> None:
+    problems = all_problems(compose_run([f"hardware={preset}"]))
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert len(problems) == 1 and f"hardware={preset} needs a CUDA GPU" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (["hardware=zero2_offload", "optim=sgd"], "optim.name=sgd cannot be offloaded"),
+        (["hardware=zero2", "hardware.deepspeed.offload_parameters=true"], "stage=3"),
+        (["hardware=zero2", "hardware.deepspeed.stage=4"], "hardware.deepspeed.stage=4"),
+        (["hardware=cpu_ddp", "hardware.process_group_backend=nccl"], "nccl needs GPUs"),
+        (["hardware=cpu_ddp", "hardware.process_group_backend=ucx"], "process_group_backend"),
+        (["hardware=cpu", "hardware.precision=16-mixed"], "not available on the CPU"),
+        (["hardware=cpu", "hardware.devices=0"], "hardware.devices=0"),
+        (["hardware=cpu", "hardware.num_nodes=many"], "hardware.num_nodes=many"),
+        (["hardware=cpu", "hardware.strategy=zero9"], "hardware.strategy"),
+        (["hardware=cpu", "hardware.requires=[tpu]"], "hardware.requires"),
+        (["hardware=fsdp", "+hardware.refuses.no_such_flag=why"], "hardware.refuses"),
+    ],
+)
+def test_bad_hardware_settings_are_refused_by_key(overrides: list[str], fragment: str) -> None:
+    problems = all_problems(compose_run(overrides))
+    assert any(fragment in p for p in problems), problems
+
+
+def test_qlora_is_refused_by_sharding_strategies_and_the_reason_is_given() -> None:
+    for preset in ("fsdp", "zero3", "zero3_offload"):
+        problems = all_problems(compose_run(["method=qlora", f"hardware={preset}"]))
+        assert (
+            len(problems) == 1 and "method=qlora cannot run with hardware.strategy" in problems[0]
+        )
+    assert all_problems(compose_run(["method=qlora", "hardware=zero2"])) == []
+
+
+def test_a_preset_refuses_methods_by_capability(monkeypatch: pytest.MonkeyPatch) -> None:
+    from framework.methods.builtin.qlora import QLoRA
+
+    monkeypatch.setattr(QLoRA, "capabilities", replace(QLoRA.capabilities, refuses_strategies={}))
+    problems = all_problems(compose_run(["method=qlora", "hardware=fsdp"]))
+    assert len(problems) == 1
+    assert "hardware=fsdp refuses method=qlora (requires_quantized_base)" in problems[0]
+
+
+def test_missing_deepspeed_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "deepspeed" else real(n, *a)
+    )
+    problems = all_problems(compose_run(["hardware=zero1"]))
+    assert any("DeepSpeed, which is not installed" in p for p in problems)
+
+
+def test_memory_estimate_partitions_and_offloads() -> None:
+    shape = KNOWN_SHAPES["smollm2_135m"]
+    assert shape.total_params == 134_515_008
+    assert abs(KNOWN_SHAPES["phi3_mini"].total_params - 3.82e9) < 0.01e9
+    full = Workload(trainable=shape.total_params, adapter=False, accelerator="gpu")
+    one = estimate_memory(shape, full)
+    zero3 = estimate_memory(shape, replace(full, world_size=4, zero_stage=3))
+    assert zero3.parts["weights"] < one.parts["weights"] / 2
+    assert zero3.parts["optimizer states"] < one.parts["optimizer states"]
+    offload = replace(full, zero_stage=2, offload_optimizer=True)
+    assert estimate_memory(shape, offload).parts["optimizer states"] == 0
+    qlora = estimate_memory(shape, Workload(trainable=2_000_000, quant_bits=4))
+    lora = estimate_memory(shape, Workload(trainable=2_000_000))
+    assert qlora.parts["weights"] < lora.parts["weights"] / 2
+
+
+def test_ranks_together_see_the_single_process_batches() -> None:
+    single = list(ResumableSampler(30, seed=3))
+    ranks = [list(ResumableSampler(30, seed=3, num_replicas=2, rank=r)) for r in (0, 1)]
+    for step in range(7):  # single batch 4 == two ranks x batch 2
+        together = ranks[0][2 * step : 2 * step + 2] + ranks[1][2 * step : 2 * step + 2]
+        assert sorted(together) == sorted(single[4 * step : 4 * step + 4])
+    resumed = [ResumableSampler(30, seed=3, num_replicas=2, rank=r) for r in (0, 1)]
+    for sampler in resumed:
+        sampler.resume_at(0, 8)  # two steps of 2 ranks x 2 rows
+    after = [list(s) for s in resumed]
+    assert sorted(after[0][:2] + after[1][:2]) == sorted(single[8:12])
+    assert len(after[0]) == len(after[1])  # equal per-rank lengths: no rank waits forever
+
+
+def test_deepspeed_checkpoint_folder_is_readable_only_when_complete(tmp_path: Path) -> None:
+    folder = tmp_path / "step-000004.ckpt"
+    tag = folder / "checkpoint"
+    tag.mkdir(parents=True)
+    state = {"global_step": 4, "loops": {}, "dp_world_size": 2, "module": {}}
+    torch.save(state, tag / "mp_rank_00_model_states.pt")
+    torch.save({"x": torch.zeros(1)}, tag / "zero_pp_rank_0_mp_rank_00_optim_states.pt")
+    assert not readable(folder)  # rank 1's shard is missing
+    torch.save({"x": torch.zeros(1)}, tag / "zero_pp_rank_1_mp_rank_00_optim_states.pt")
+    assert readable(folder)
+    (tag / "mp_rank_00_model_states.pt").write_bytes(b"torn")
+    assert not readable(folder)
