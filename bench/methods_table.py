@@ -168,7 +168,7 @@ def markdown(rows: list[Row], steps: int, command: str) -> str:
     for r in rows:
         caps = get_method(r.method).cls.capabilities
         if r.status != "ok":
-            lines.append(f"| {r.method} | {caps.description} | {r.status} |||||||||")
+            lines.append(f"| {r.method} | {caps.description} | {r.status} | | | | | | | | |")
             continue
         lines.append(
             f"| {r.method} | {caps.description} | {fmt(r.trainable_parameters, ',')} "
@@ -217,11 +217,15 @@ def main() -> None:
     discover_methods(ROOT / "plugins")
     names = [m for m in args.methods.split(",") if m] or method_names()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = [run_method(name, args.steps, args.out, args.reuse) for name in names]
     args.docs.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, args.docs / "methods.csv")
     command = "make methods-table" if not args.methods else " ".join(["python", *sys.argv])
-    (args.docs / "methods.md").write_text(markdown(rows, args.steps, command))
+    rows: list[Row] = []
+    for name in names:  # rewrite the docs after every method: an interrupted run keeps its rows
+        rows.append(run_method(name, args.steps, args.out, args.reuse))
+        pending = [Row(n, "not measured (the table run stopped before it)", 0.0) for n in names]
+        done = rows + pending[len(rows) :]
+        write_csv(done, args.docs / "methods.csv")
+        (args.docs / "methods.md").write_text(markdown(done, args.steps, command))
     print(f"wrote {args.docs / 'methods.md'} and {args.docs / 'methods.csv'}")
 
 

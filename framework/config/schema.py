@@ -134,8 +134,6 @@ class TaskConfig:
 
     name: str = "causal_lm"  # causal_lm | seq_cls | token_cls | qa
     description: str = ""
-    generation_samples: int = 0  # causal LM: greedy replies to this many val prompts, saved
-    max_new_tokens: int = 48
 
 
 @dataclass
