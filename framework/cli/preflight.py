@@ -55,7 +55,7 @@ def sweep_combinations(overrides: list[str]) -> list[list[str]]:
             key = override.get_key_element()
             choices.append([f"{key}={v}" for v in override.sweep_string_iterator()])
         else:
-            choices.append([override.input_line])
+            choices.append([str(override.input_line)])
     return [list(c) for c in itertools.islice(itertools.product(*choices), MAX_SWEEP_COMBINATIONS)]
 
 
