@@ -28,6 +28,7 @@ from framework.plugins import discover_methods  # noqa: E402
 
 STEPS = 8
 SEED = 42
+THREADS = 1  # one torch thread per run: the numbers do not depend on other load on the machine
 COMMON = [
     "model=smollm2_135m",
     "hardware=cpu",
@@ -72,6 +73,7 @@ class Row:
     trainable_percent: float | None = None
     peak_rss_mib: float | None = None
     seconds_per_step: float | None = None
+    cpu_seconds_per_step: float | None = None
     val_loss_before: float | None = None
     val_loss_after: float | None = None
     weights_bytes: int | None = None
@@ -79,7 +81,7 @@ class Row:
     wall_time_s: float | None = None
 
 
-def run_method(name: str, steps: int, out: Path, reuse: bool) -> Row:
+def run_method(name: str, steps: int, threads: int, out: Path, reuse: bool) -> Row:
     """Train one method in a subprocess (or reuse its finished run dir) and read its numbers."""
     lr = LEARNING_RATES.get(name, DEFAULT_LR)
     run_dir = out / name
@@ -101,7 +103,7 @@ def run_method(name: str, steps: int, out: Path, reuse: bool) -> Row:
                 cwd=ROOT,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "HYDRA_FULL_ERROR": "1"},
+                env={**os.environ, **thread_env(threads), "HYDRA_FULL_ERROR": "1"},
             )
         print(f"{name}: exit {code} in {time.perf_counter() - started:.0f}s (log: {log})")
         if code != 0 or not metrics_file.is_file():
@@ -117,12 +119,18 @@ def run_method(name: str, steps: int, out: Path, reuse: bool) -> Row:
         trainable_percent=float(metrics["trainable_percent"]),
         peak_rss_mib=float(metrics["peak_memory_mib"]),
         seconds_per_step=float(metrics["seconds_per_step"]),
+        cpu_seconds_per_step=float(metrics["cpu_seconds_per_step"]),
         val_loss_before=float(metrics["val_loss_before"]),
         val_loss_after=float(metrics["val_loss_after"]),
         weights_bytes=sum(f.stat().st_size for f in weights.rglob("*") if f.is_file()),
         weights_kind=weights.name,
         wall_time_s=float(metrics["wall_time_s"]),
     )
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment pinning torch's intra-op thread pool."""
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
 
 def write_csv(rows: list[Row], path: Path) -> None:
@@ -148,7 +156,7 @@ def fmt(value: float | int | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def markdown(rows: list[Row], steps: int, command: str) -> str:
+def markdown(rows: list[Row], steps: int, threads: int, command: str) -> str:
     """docs/methods.md: the table, how it was made, and what the columns mean."""
     lines = [
         "# Methods table",
@@ -162,18 +170,19 @@ def markdown(rows: list[Row], steps: int, command: str) -> str:
         "```",
         "",
         "| method | trains | trainable params | % of model | peak RSS (MiB) | s/step "
-        "| val loss before | val loss after | saved weights | lr | mergeable |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|:-:|",
+        "| CPU s/step | val loss before | val loss after | saved weights | lr | mergeable |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|",
     ]
     for r in rows:
         caps = get_method(r.method).cls.capabilities
         if r.status != "ok":
-            lines.append(f"| {r.method} | {caps.description} | {r.status} | | | | | | | | |")
+            lines.append(f"| {r.method} | {caps.description} | {r.status} | | | | | | | | | |")
             continue
         lines.append(
             f"| {r.method} | {caps.description} | {fmt(r.trainable_parameters, ',')} "
             f"| {fmt(r.trainable_percent, '.3f')} | {fmt(r.peak_rss_mib, '.0f')} "
-            f"| {fmt(r.seconds_per_step, '.2f')} | {fmt(r.val_loss_before, '.4f')} "
+            f"| {fmt(r.seconds_per_step, '.2f')} | {fmt(r.cpu_seconds_per_step, '.2f')} "
+            f"| {fmt(r.val_loss_before, '.4f')} "
             f"| {fmt(r.val_loss_after, '.4f')} | {human_bytes(r.weights_bytes)} ({r.weights_kind}) "
             f"| {r.lr:g} | {'yes' if caps.mergeable else 'no'} |"
         )
@@ -191,13 +200,15 @@ def markdown(rows: list[Row], steps: int, command: str) -> str:
         "- **peak RSS**: the training process's peak resident memory (getrusage), which "
         "includes Python, torch and the data (the fp32 base alone is 135M x 4 bytes, ~515 MiB).",
         "- **s/step**: mean wall time of one optimizer step (forward, backward, step), "
-        "excluding validation.",
+        "excluding validation; **CPU s/step**: the process CPU time of the same steps, "
+        "which other load on a shared machine does not inflate.",
         "- **val loss**: mean token loss on the same 8 held-out chatterbot pairs, before and "
         f"after the {steps} steps. Eight steps measure cost, not quality: use a sweep "
         "for quality.",
         "- **saved weights**: size on disk of the run dir's `adapter/` (PEFT format) or, for "
         "full and freeze, the whole `model/`.",
-        f"- Machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared), Python "
+        f"- Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other work; "
+        f"each run uses {threads} torch thread(s) (OMP_NUM_THREADS), Python "
         f"{platform.python_version()}; precision 32-true, 4-bit compute dtype float32.",
         "",
         "Raw numbers: [methods.csv](methods.csv).",
@@ -210,6 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="", help="comma-separated subset (default: all)")
     parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--threads", type=int, default=THREADS, help="torch threads per run")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "methods-table")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs")
     parser.add_argument("--reuse", action="store_true", help="keep finished runs in --out")
@@ -221,11 +233,12 @@ def main() -> None:
     command = "make methods-table" if not args.methods else " ".join(["python", *sys.argv])
     rows: list[Row] = []
     for name in names:  # rewrite the docs after every method: an interrupted run keeps its rows
-        rows.append(run_method(name, args.steps, args.out, args.reuse))
+        rows.append(run_method(name, args.steps, args.threads, args.out, args.reuse))
         pending = [Row(n, "not measured (the table run stopped before it)", 0.0) for n in names]
         done = rows + pending[len(rows) :]
         write_csv(done, args.docs / "methods.csv")
-        (args.docs / "methods.md").write_text(markdown(done, args.steps, command))
+        text = markdown(done, args.steps, args.threads, command)
+        (args.docs / "methods.md").write_text(text)
     print(f"wrote {args.docs / 'methods.md'} and {args.docs / 'methods.csv'}")
 
 

@@ -22,13 +22,16 @@ class Throughput(pl.Callback):
         self.tokens = 0
         self.answer_tokens = 0
         self.seconds = 0.0
+        self.cpu_seconds = 0.0  # process CPU time: robust to other load on a shared machine
         self.steps = 0
         self._start = 0.0
+        self._cpu_start = 0.0
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         self._start = time.perf_counter()
+        self._cpu_start = time.process_time()
 
     def on_train_batch_end(
         self,
@@ -39,6 +42,7 @@ class Throughput(pl.Callback):
         batch_idx: int,
     ) -> None:
         elapsed = time.perf_counter() - self._start
+        self.cpu_seconds += time.process_time() - self._cpu_start
         tokens = int(batch["attention_mask"].sum())
         self.tokens += tokens
         if "labels" in batch:  # span heads (qa) have start/end positions instead

@@ -163,6 +163,9 @@ class Job:
             "steps": int(self.trainer.global_step),
             "tokens_per_second": round(self.throughput.tokens_per_second, 2),
             "seconds_per_step": round(self.throughput.seconds / max(1, self.throughput.steps), 3),
+            "cpu_seconds_per_step": round(
+                self.throughput.cpu_seconds / max(1, self.throughput.steps), 3
+            ),
             "train_tokens": self.throughput.tokens,
             "peak_memory_mib": round(peak_memory_mib(), 1),
             "trainable_parameters": trainable,
