@@ -204,7 +204,10 @@ def markdown(rows: list[Row], steps: int, threads: int, command: str) -> str:
         "which other load on a shared machine does not inflate.",
         "- **val loss**: mean token loss on the same 8 held-out chatterbot pairs, before and "
         f"after the {steps} steps. Eight steps measure cost, not quality: use a sweep "
-        "for quality.",
+        "for quality. "
+        "The loss before differs where the method changes the model before any step: "
+        "qlora/qdora/lora_8bit quantize the base, and prompt-type methods start from random "
+        "virtual tokens (prefix tuning's random keys/values disturb every layer).",
         "- **saved weights**: size on disk of the run dir's `adapter/` (PEFT format) or, for "
         "full and freeze, the whole `model/`.",
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other work; "

@@ -147,9 +147,13 @@ def test_memory_estimate_partitions_and_offloads() -> None:
     assert zero3.parts["optimizer states"] < one.parts["optimizer states"]
     offload = replace(full, zero_stage=2, offload_optimizer=True)
     assert estimate_memory(shape, offload).parts["optimizer states"] == 0
-    qlora = estimate_memory(shape, Workload(trainable=2_000_000, quant_bits=4))
-    lora = estimate_memory(shape, Workload(trainable=2_000_000))
+    gpu_qlora = Workload(trainable=2_000_000, quant_bits=4, accelerator="gpu")
+    qlora = estimate_memory(shape, gpu_qlora)
+    lora = estimate_memory(shape, replace(gpu_qlora, quant_bits=None))
     assert qlora.parts["weights"] < lora.parts["weights"] / 2
+    # On the CPU the fp32 checkpoint stays memory-mapped beside the packed 4-bit weights.
+    cpu = [estimate_memory(shape, replace(w, accelerator="cpu")) for w in (gpu_qlora, full)]
+    assert cpu[0].parts["weights"] > cpu[1].parts["weights"]
 
 
 def test_ranks_together_see_the_single_process_batches() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,10 +61,14 @@ def bnb_config(spec: QuantizationSpec) -> Any:
 
 def quantize_in_memory(model: torch.nn.Module, spec: QuantizationSpec) -> torch.nn.Module:
     """Reload an in-memory model quantized (saved to a temporary folder, then from_pretrained)."""
+    from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM
 
     with tempfile.TemporaryDirectory(prefix="hydratune-quantize-") as folder:
-        model.save_pretrained(folder)  # type: ignore[operator]
+        # Not model.save_pretrained: with a process group up (DDP, DeepSpeed) transformers
+        # writes only on rank 0, and every rank needs its own copy here.
+        model.config.save_pretrained(folder)  # type: ignore[union-attr,operator]
+        save_model(model, str(Path(folder) / "model.safetensors"))  # drops tied duplicates
         return AutoModelForCausalLM.from_pretrained(
             folder, quantization_config=bnb_config(spec), dtype=model.dtype
         )
