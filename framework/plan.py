@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from framework.memory_estimate import (
 )
 from framework.methods.base import ApplyContext, Method
 from framework.training.hardware_plan import HardwarePlan, quantization_for
+from framework.training.ranks import RUN_DIR_ENV
 
 
 def render_plan(cfg: DictConfig, problems: list[str]) -> str:
@@ -73,6 +75,11 @@ def trainer_lines(cfg: DictConfig, method: Method[Any], plan: HardwarePlan) -> l
     ]
     if plan.strategy == "fsdp":
         lines.append("sharding: FSDP2 fully_shard per transformer block, then the root module")
+    if plan.num_nodes > 1 and RUN_DIR_ENV not in os.environ:
+        lines.append(
+            f"note: every node runs train.py itself; export {RUN_DIR_ENV}=<shared path> (or "
+            "pass hydra.run.dir=) so all ranks write one run dir"
+        )
     spec, adjusted = method.quantization(), quantization_for(method.quantization(), plan)
     if spec is not None and adjusted is not None and adjusted != spec:
         lines.append(

@@ -107,13 +107,15 @@ def test_bad_hardware_settings_are_refused_by_key(overrides: list[str], fragment
     assert any(fragment in p for p in problems), problems
 
 
-def test_qlora_is_refused_by_sharding_strategies_and_the_reason_is_given() -> None:
-    for preset in ("fsdp", "zero3", "zero3_offload"):
-        problems = all_problems(compose_run(["method=qlora", f"hardware={preset}"]))
-        assert (
-            len(problems) == 1 and "method=qlora cannot run with hardware.strategy" in problems[0]
-        )
-    assert all_problems(compose_run(["method=qlora", "hardware=zero2"])) == []
+def test_4bit_bases_are_refused_by_fsdp_and_qlora_alone_shards_under_zero3() -> None:
+    problems = all_problems(compose_run(["method=qlora", "hardware=fsdp"]))
+    assert len(problems) == 1
+    assert "method=qlora cannot run with hardware.strategy=fsdp: " in problems[0]
+    for preset in ("zero2", "zero3", "zero3_offload"):
+        assert all_problems(compose_run(["method=qlora", f"hardware={preset}"])) == []
+    problems = all_problems(compose_run(["method=qdora", "hardware=zero3"]))
+    shown = "method=qdora cannot run with hardware.strategy=deepspeed (deepspeed_stage_3)"
+    assert len(problems) == 1 and shown in problems[0]
 
 
 def test_a_preset_refuses_methods_by_capability(monkeypatch: pytest.MonkeyPatch) -> None:

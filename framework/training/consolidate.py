@@ -32,14 +32,18 @@ def gathered_state_dict(strategy: Any, net: torch.nn.Module) -> dict[str, torch.
 def whole_model(strategy: Any, module: FineTuneModule) -> torch.nn.Module | None:
     """On rank 0 the trained model with every parameter whole; None on the other ranks.
 
-    Sharded runs rebuild an unsharded copy (the base plus the method) and load the gathered
-    weights into it; the others return the trained model itself.
+    Sharded runs rebuild an unsharded copy (the frozen base is rebuilt exactly as before:
+    same file or seed) and load the gathered trainable weights into it; the others return
+    the trained model itself.
     """
     state = gathered_state_dict(strategy, module.net)
     if not strategy.is_global_zero:
         return None
     if state is None:
         return module.net
+    trainable = {name for name, p in module.net.named_parameters() if p.requires_grad}
     model = module.build_model()
-    model.load_state_dict(state, strict=True)
+    loaded = model.load_state_dict({k: state[k] for k in trainable}, strict=False)
+    if loaded.unexpected_keys:
+        raise RuntimeError(f"gathered weights do not fit the model: {loaded.unexpected_keys}")
     return model
