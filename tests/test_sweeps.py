@@ -106,7 +106,8 @@ def test_killed_optuna_sweep_resumes_running_only_the_remaining_trials(tmp_path:
     result = run_train(args, tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert completed(db, "study") == 4
-    assert result.stderr.count("Launching 1 jobs locally") == 2  # only the remaining 2 ran
+    log = result.stdout + result.stderr
+    assert log.count("Launching 1 jobs locally") == 2  # only the remaining 2 ran
     rows = summary_rows(tmp_path / "optuna" / "study")
     assert sum(r["status"] == "ok" for r in rows) == 4
 
