@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Offline scenario corpora ship in Debian packages (conf/dataset/{wordnet_*,fortunes,iso_*}.yaml).
-DEBS := wordnet-base fortunes-min iso-codes
+DEBS := wordnet-base fortunes-min iso-codes debian-policy
 corpora:
 	@dpkg -s $(DEBS) >/dev/null 2>&1 || { \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo -n"; \
@@ -65,3 +65,13 @@ gpu-check: install  ## the GPU matrix (presets x methods on a CUDA machine): doc
 .PHONY: methods-table
 methods-table: install  ## every method on SmolLM2-135M-Instruct (same data/steps/seed, CPU): docs/methods.md
 	$(PY) bench/methods_table.py $(ARGS)
+
+# TRL only for bench/vs_trl.py: pinned to a release that works with the installed transformers,
+# with torch pinned on the same command line so pip never swaps in a CUDA build.
+TRL ?= trl==1.16.0
+.PHONY: bench bench-deps
+bench-deps: install
+	@$(PY) -c "import trl" 2>/dev/null || $(PIP) install -q "$(TRL)" "$(TORCH)"
+
+bench: bench-deps  ## overhead vs a raw loop, throughput vs TRL, start-up: docs/benchmarks.md (BENCH_QUICK=1: smoke run)
+	$(PY) bench/run_all.py $(ARGS)

@@ -9,13 +9,14 @@ from typing import Any
 from omegaconf import DictConfig
 
 from framework.builders_data import row_spec, source_spec
+from framework.data.cache import EncodedCache
 from framework.data.datamodule import RowEncoder, TaskDataModule
 from framework.data.encoders import CausalEncoder, LabelEncoder, SpanEncoder, TagEncoder
 from framework.data.load import load_rows
 from framework.data.rows import LabelRow, Row, TagRow
 from framework.data.split import split_rows
 from framework.models.heads import load_task_model
-from framework.models.loader import load_tokenizer
+from framework.models.loader import BaseSpec, load_tokenizer
 from framework.models.quantization import QuantizationSpec
 from framework.models.source import ModelSource, resolve_source
 from framework.training.optim import OptimizerSpec
@@ -34,31 +35,33 @@ def build_tokenizer(model: DictConfig, source: ModelSource, cache_dir: Path) -> 
 
 
 def base_model_factory(
-    model: DictConfig,
-    source: ModelSource,
-    cache_dir: Path,
-    vocab_size: int,
-    seed: int,
-    quantization: QuantizationSpec | None = None,
-    task: str = "causal_lm",
+    cfg: DictConfig,
+    tokenizer: Any,
+    quantization: QuantizationSpec | None,
     labels: tuple[str, ...] = (),
-    pad_token_id: int = 0,
 ) -> partial[Any]:
-    """A zero-argument callable that loads the base with the task's head (configure_model)."""
-    return partial(
-        load_task_model,
-        task,
-        labels,
-        str(model.architecture),
-        pad_token_id,
-        source,
-        cache_dir,
+    """A zero-argument callable that loads the run's base with its task head.
+
+    Training (configure_model) and inference (from a run's config.yaml) both build it here.
+    """
+    model = cfg.model
+    spec = BaseSpec(
+        build_source(model),
+        Path(str(cfg.paths.cache_dir)),
         str(model.dtype),
         bool(model.trust_remote_code),
         model.random_init,
-        vocab_size,
-        seed,
+        len(tokenizer),
+        int(cfg.run.seed),
         quantization,
+    )
+    return partial(
+        load_task_model,
+        str(cfg.task.name),
+        labels,
+        str(model.architecture),
+        int(tokenizer.pad_token_id),
+        spec,
     )
 
 
@@ -102,9 +105,13 @@ def build_encoder(
 
 
 def build_datamodule(
-    dataset: DictConfig, tokenizer: Any, seed: int, task: str = "causal_lm"
+    dataset: DictConfig,
+    tokenizer: Any,
+    seed: int,
+    task: str = "causal_lm",
+    cache_dir: Path | None = None,
 ) -> TaskDataModule:
-    """Rows from the preset's source, split, encoded for the task."""
+    """Rows from the preset's source, split, encoded for the task (cached under cache_dir)."""
     loaded = load_rows(source_spec(dataset), row_spec(dataset), str(dataset.on_bad_row))
     train_rows, val_rows = split_rows(
         loaded.rows,
@@ -124,6 +131,7 @@ def build_datamodule(
         seed=seed,
         skipped_rows=loaded.skipped,
         labels=labels,
+        cache=EncodedCache(cache_dir / "datasets") if cache_dir and dataset.cache else None,
     )
 
 

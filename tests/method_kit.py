@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from framework.config.schema import RandomInitConfig
 from framework.config.validate import apply_context, build_method
 from framework.methods.base import ApplyContext, Method
-from framework.models.loader import load_causal_lm
+from framework.models.loader import BaseSpec, load_causal_lm
 from framework.models.source import ModelSource
 from framework.training.module import FineTuneModule, token_loss_sum
 from framework.training.optim import OptimizerSpec
@@ -36,9 +36,10 @@ def compose_run(overrides: list[str]) -> DictConfig:
 def build_base(method: Method[Any]) -> torch.nn.Module:
     """The tiny random base, loaded quantized when the method asks (as the run would)."""
     with tempfile.TemporaryDirectory() as cache:
-        return load_causal_lm(
+        spec = BaseSpec(
             NO_SOURCE, Path(cache), "float32", False, TINY_INIT, VOCAB, SEED, method.quantization()
         )
+        return load_causal_lm(spec)
 
 
 def fixed_batch() -> dict[str, torch.Tensor]:

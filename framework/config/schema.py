@@ -126,6 +126,7 @@ class DatasetConfig:
     eval_batch_size: int = 16
     num_workers: int = 0
     shuffle_seed: int = 1234
+    cache: bool = True  # keep tokenized splits under paths.cache_dir/datasets (content-keyed)
 
 
 @dataclass
@@ -134,6 +135,10 @@ class TaskConfig:
 
     name: str = "causal_lm"  # causal_lm | seq_cls | token_cls | qa
     description: str = ""
+    # causal_lm: greedy generation on held-out rows at each validation, scored by the dataset
+    # format (BLEU/chrF for translation, exact match/F1 for single-answer rows); 0 disables.
+    generate_rows: int = 8
+    max_new_tokens: int = 32
 
 
 @dataclass
@@ -196,6 +201,7 @@ class RunConfig:
     save_checkpoints: bool = True
     checkpoint_every_n_steps: int = 10
     sweep_trials: int = 4  # total trials of a search sweep (Optuna), counted across restarts
+    step_times: bool = False  # write step_times.csv (a timestamp per optimizer step; bench/)
 
 
 @dataclass
@@ -221,6 +227,7 @@ BUNDLED_CORPORA = (
     "wordnet_glosses",
     "wordnet_definitions",
     "fortunes",
+    "debian_policy",
     "iso_country_names",
     "iso_country_codes",
     "iso_entities",

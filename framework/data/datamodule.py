@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from framework.data.cache import Cached, EncodedCache, cache_key
 from framework.data.encoders import EncodeStats
 from framework.data.rows import Row
 from framework.data.sampler import ResumableSampler
@@ -20,6 +21,8 @@ __all__ = ["ChatDataModule", "EncodeStats", "RowEncoder", "TaskDataModule"]
 
 class RowEncoder(Protocol):
     """Turns rows into examples and pads a batch of them (framework.data.encoders)."""
+
+    tokenizer: Any
 
     def encode(self, rows: list[Row], stats: EncodeStats) -> list[Any]: ...
 
@@ -40,6 +43,7 @@ class TaskDataModule(pl.LightningDataModule):
         seed: int,
         skipped_rows: int = 0,
         labels: tuple[str, ...] = (),
+        cache: EncodedCache | None = None,
     ) -> None:
         super().__init__()
         self.train_rows, self.val_rows = train_rows, val_rows
@@ -55,12 +59,13 @@ class TaskDataModule(pl.LightningDataModule):
         self.batches_seen = 0  # in epoch `count_epoch`; saved in checkpoints
         self.count_epoch = 0
         self._resume: dict[str, int] | None = None
+        self.cache = cache
+        self.cache_status = "off"  # hit | miss | off (dataset.cache=false)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set:
             return
-        self.train_set = self.encoder.encode(self.train_rows, self.stats["train"])
-        self.val_set = self.encoder.encode(self.val_rows, self.stats["val"])
+        self._encode()
         for split, s in self.stats.items():
             log.info(
                 "%s: %d rows, %d truncated, %d dropped (no answer left), %d tokens "
@@ -82,6 +87,29 @@ class TaskDataModule(pl.LightningDataModule):
                 "no training or validation example is left after tokenization "
                 "(raise dataset.max_length or check the rows)"
             )
+
+    def _encode(self) -> None:
+        """Encode both splits, or load them from the tokenized-dataset cache."""
+        if self.cache is None:
+            self._encode_rows()
+            return
+        key = cache_key((self.train_rows, self.val_rows), self.encoder)
+        cached = self.cache.load(key)
+        if cached is not None:
+            self.train_set, self.val_set = cached.examples["train"], cached.examples["val"]
+            self.stats = cached.stats
+            self.cache_status = "hit"
+            log.info("tokenized dataset: cache hit %s", self.cache.path(key))
+            return
+        self._encode_rows()
+        examples = {"train": self.train_set, "val": self.val_set}
+        path = self.cache.store(key, Cached(examples, self.stats))
+        self.cache_status = "miss"
+        log.info("tokenized dataset: cache miss, saved %s", path)
+
+    def _encode_rows(self) -> None:
+        self.train_set = self.encoder.encode(self.train_rows, self.stats["train"])
+        self.val_set = self.encoder.encode(self.val_rows, self.stats["val"])
 
     def collate(self, batch: list[Any]) -> dict[str, Any]:
         """Pad a batch (the task encoder's collate)."""

@@ -1,8 +1,9 @@
-"""Corpora read from installed Debian packages: wordnet-base, fortunes-min, iso-codes."""
+"""Corpora read from installed Debian packages: wordnet-base, fortunes-min, iso-codes, policy."""
 
 from __future__ import annotations
 
 import gettext
+import gzip
 import json
 import random
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ WORDNET = Path("/usr/share/wordnet")
 FORTUNES = Path("/usr/share/games/fortunes")
 ISO_CODES = Path("/usr/share/iso-codes/json")
 LOCALE = Path("/usr/share/locale")
+POLICY = Path("/usr/share/doc/debian-policy")
+POLICY_DOCUMENTS = {"policy": "policy.txt.gz", "fhs": "fhs/fhs-3.0.txt.gz"}
 POS = {"noun": "noun", "verb": "verb", "adj": "adjective", "adv": "adverb"}
 
 
@@ -65,6 +68,32 @@ def fortunes(categories: list[str]) -> Iterator[Record]:
                 text.append(line)
         if text:
             yield Record(f"{file}:{start}", {"text": "\n".join(text).strip()})
+
+
+def debian_policy(categories: list[str]) -> Iterator[Record]:
+    """Debian Policy and the FHS as raw text, one paragraph per row (domain adaptation)."""
+    for name in categories or list(POLICY_DOCUMENTS):
+        if name not in POLICY_DOCUMENTS:
+            raise UserError(
+                f"dataset.categories: '{name}' is not a debian-policy document. "
+                f"Allowed: {', '.join(POLICY_DOCUMENTS)}."
+            )
+        file = _need(POLICY / POLICY_DOCUMENTS[name], "debian-policy")
+        with gzip.open(file, "rt", encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+        paragraph: list[str] = []
+        start = 1
+        for number, line in enumerate([*lines, ""], start=1):
+            if line.strip():
+                if not paragraph:
+                    start = number
+                paragraph.append(line.strip())
+                continue
+            text = " ".join(paragraph)
+            paragraph = []
+            # Prose only: skip headings, table-of-contents entries and short fragments.
+            if len(text.split()) >= 20 and not text.startswith(("*", "|", "+")):
+                yield Record(f"{file}:{start}", {"text": text})
 
 
 def _countries() -> list[dict[str, str]]:

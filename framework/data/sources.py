@@ -45,6 +45,7 @@ CORPORA: dict[str, Callable[[list[str]], Iterator[Record]]] = {
     "wordnet_glosses": debian_corpora.wordnet_glosses,
     "wordnet_definitions": debian_corpora.wordnet_definitions,
     "fortunes": debian_corpora.fortunes,
+    "debian_policy": debian_corpora.debian_policy,
     "iso_country_names": debian_corpora.iso_country_names,
     "iso_country_codes": debian_corpora.iso_country_codes,
     "iso_entities": debian_corpora.iso_entities,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -48,20 +47,9 @@ def base_factory(
     run: RunDir, tokenizer: Any, labels: tuple[str, ...] = ()
 ) -> Callable[[], torch.nn.Module]:
     """A zero-argument callable building the run's base (with its task head) as training did."""
-    from framework.builders import base_model_factory, build_source
+    from framework.builders import base_model_factory
 
-    cfg = run.cfg
-    return base_model_factory(
-        cfg.model,
-        build_source(cfg.model),
-        Path(str(cfg.paths.cache_dir)),
-        len(tokenizer),
-        int(cfg.run.seed),
-        run_method(run).quantization(),
-        task=run.task,
-        labels=labels,
-        pad_token_id=int(tokenizer.pad_token_id),
-    )
+    return base_model_factory(run.cfg, tokenizer, run_method(run).quantization(), labels)
 
 
 def load_model(

@@ -35,6 +35,13 @@ def resolve_targets(configured: list[str], ctx: ApplyContext) -> list[str]:
     return list(configured or ctx.target_modules)
 
 
+def target_problems(configured: list[str], ctx: ApplyContext) -> list[str]:
+    """The problem of a method left with no target modules (empty when it has some)."""
+    if resolve_targets(configured, ctx):
+        return []
+    return ["method.target_modules is empty and the model preset names none"]
+
+
 def range_problems(values: dict[str, tuple[float, float, float]]) -> list[str]:
     """Problems for values outside [low, high]: {key: (value, low, high)}."""
     return [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,20 @@ if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    """Where the base weights come from and how to load them (flat values, no config)."""
+
+    source: ModelSource
+    cache_dir: Path
+    dtype: str
+    trust_remote_code: bool
+    random_init: RandomInitConfig | None
+    vocab_size: int
+    seed: int
+    quantization: QuantizationSpec | None = None
 
 
 def _gguf_args(source: ModelSource) -> tuple[str, dict[str, Any]]:
@@ -42,16 +57,7 @@ def load_tokenizer(source: ModelSource, cache_dir: Path, trust_remote_code: bool
     return tok
 
 
-def load_causal_lm(
-    source: ModelSource,
-    cache_dir: Path,
-    dtype: str,
-    trust_remote_code: bool,
-    random_init: RandomInitConfig | None,
-    vocab_size: int,
-    seed: int,
-    quantization: QuantizationSpec | None = None,
-) -> torch.nn.Module:
+def load_causal_lm(spec: BaseSpec) -> torch.nn.Module:
     """The base causal LM: random from a config, converted GGUF, local folder or hub.
 
     With a quantization spec the weights are loaded through bitsandbytes (4- or 8-bit).
@@ -59,26 +65,39 @@ def load_causal_lm(
     import torch
     from transformers import AutoModelForCausalLM
 
-    torch_dtype = getattr(torch, dtype)
-    if random_init is not None:
-        model = build_random_llama(random_init, vocab_size, seed).to(torch_dtype)
+    torch_dtype = getattr(torch, spec.dtype)
+    quantization, source = spec.quantization, spec.source
+    if spec.random_init is not None:
+        model = build_random_llama(spec.random_init, spec.vocab_size, spec.seed).to(torch_dtype)
         return quantize_in_memory(model, quantization) if quantization else model
     quantized = {"quantization_config": bnb_config(quantization)} if quantization else {}
     quantized["use_safetensors"] = True  # never unpickle weights
     if source.kind == "gguf":
-        folder = convert_gguf(source, cache_dir)
+        folder = convert_gguf(source, spec.cache_dir)
         return AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype, **quantized)
     return _from_pretrained(
-        AutoModelForCausalLM, source, trust_remote_code, dtype=torch_dtype, **quantized
+        AutoModelForCausalLM, source, spec.trust_remote_code, dtype=torch_dtype, **quantized
     )
 
 
-def build_random_llama(init: RandomInitConfig, vocab_size: int, seed: int) -> torch.nn.Module:
-    """A tiny Llama with random weights, deterministic for a seed."""
-    import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig
+def random_config(
+    architecture: str, init: RandomInitConfig, vocab_size: int, pad_token_id: int, **extra: Any
+) -> Any:
+    """A small transformers config of the architecture (random weights, for tests)."""
+    from transformers import BertConfig, LlamaConfig
 
-    config = LlamaConfig(
+    if architecture == "bert":
+        return BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=init.hidden_size,
+            num_hidden_layers=init.num_layers,
+            num_attention_heads=init.num_heads,
+            intermediate_size=init.intermediate_size,
+            max_position_embeddings=init.max_position_embeddings,
+            pad_token_id=pad_token_id,
+            **extra,
+        )
+    return LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=init.hidden_size,
         intermediate_size=init.intermediate_size,
@@ -86,10 +105,18 @@ def build_random_llama(init: RandomInitConfig, vocab_size: int, seed: int) -> to
         num_attention_heads=init.num_heads,
         num_key_value_heads=init.num_kv_heads,
         max_position_embeddings=init.max_position_embeddings,
-        tie_word_embeddings=True,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=2,
+        pad_token_id=pad_token_id,
+        **extra,
+    )
+
+
+def build_random_llama(init: RandomInitConfig, vocab_size: int, seed: int) -> torch.nn.Module:
+    """A tiny Llama with random weights, deterministic for a seed."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = random_config(
+        "llama", init, vocab_size, 2, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)

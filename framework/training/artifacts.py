@@ -49,6 +49,7 @@ def model_card(
     weights_dir: str,
     loss_curve: str | None = None,
     run_dir: str | None = None,
+    samples: str | None = None,
 ) -> str:
     """A README.md: the run, its metrics and loss curve, how to reproduce, load and use it."""
     rows = "\n".join(
@@ -62,6 +63,7 @@ def model_card(
     )
     curve = f"\n## Loss curve\n\n![loss curve]({loss_curve})\n" if loss_curve else ""
     use = _use_section(run_dir) if run_dir else ""
+    generated = _samples_section(samples, metrics) if samples else ""
     return f"""# {run_name}: {method_name} on {model_name}
 
 Fine-tuned with [hydratune](https://github.com/) on dataset `{dataset_name}`.
@@ -77,7 +79,7 @@ Fine-tuned with [hydratune](https://github.com/) on dataset `{dataset_name}`.
 | metric | value |
 |---|---|
 {rows}
-{curve}
+{curve}{generated}
 ## Load
 
 ```python
@@ -97,6 +99,26 @@ python evaluate.py run_dir={run_dir}                  # metrics on the held-out 
 python generate.py run_dir={run_dir} prompt="Hello!"  # one reply; no prompt: chat
 python export.py run_dir={run_dir} format=merged      # or format=onnx; parity-checked
 ```
+"""
+
+
+def _samples_section(samples: str, metrics: dict[str, Any]) -> str:
+    stop = metrics.get("eos_stop_rate")
+    rate = f" {_fmt(100 * stop)}% of them stopped at EOS." if isinstance(stop, float) else ""
+    eos = metrics.get("chat_template_eos_ok")
+    check = (
+        ""
+        if eos is None
+        else " The chat template ends assistant turns with the EOS token generation stops at."
+        if eos
+        else " WARNING: the chat template does not end assistant turns with the EOS token "
+        "generation stops at (chat_template_eos_ok: false); replies may not stop."
+    )
+    return f"""
+## Generation samples
+
+`{samples}`: greedy answers after training to held-out prompts, one JSON object per line
+(prompt, reference, generated, stopped_at_eos).{rate}{check}
 """
 
 

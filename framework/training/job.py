@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from framework.builders import (
 from framework.config.validate import apply_context, build_method
 from framework.data.datamodule import ChatDataModule
 from framework.errors import UserError
+from framework.tasks.generation import build_generation_eval, generation_report
 from framework.tasks.objectives import build_objective
 from framework.training.artifacts import (
     model_card,
@@ -38,12 +40,14 @@ from framework.training.checkpointing import (
     readable,
 )
 from framework.training.consolidate import whole_model
+from framework.training.eos_check import check_saved_tokenizer
 from framework.training.hardware_plan import hardware_arguments, plan_hardware, quantization_for
 from framework.training.loss_curve import write_loss_curve
 from framework.training.module import FineTuneModule
 from framework.training.preemption import Preemption
 from framework.training.progress import StepProgressBar
 from framework.training.reload_check import load_saved, max_logit_difference
+from framework.training.step_times import StepTimes
 from framework.training.task_report import task_metrics
 from framework.training.trainer_factory import build_loggers, hardware_to_trainer_kwargs
 
@@ -68,24 +72,15 @@ class Job:
         pl.seed_everything(int(cfg.run.seed), workers=True, verbose=False)
         run_dir = Path(str(cfg.paths.run_dir))
         cache_dir = Path(str(cfg.paths.cache_dir))
-        source = build_source(cfg.model)
-        tokenizer = build_tokenizer(cfg.model, source, cache_dir)
+        tokenizer = build_tokenizer(cfg.model, build_source(cfg.model), cache_dir)
         task = str(cfg.task.name)
-        datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed), task)
+        datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed), task, cache_dir)
         method = build_method(cfg.method)
         hardware = hardware_arguments(cfg.hardware, int(cfg.dataset.batch_size))
         plan = plan_hardware(**hardware)
         module = FineTuneModule(
             build_base=base_model_factory(
-                cfg.model,
-                source,
-                cache_dir,
-                len(tokenizer),
-                int(cfg.run.seed),
-                quantization_for(method.quantization(), plan),
-                task=task,
-                labels=datamodule.labels,
-                pad_token_id=int(tokenizer.pad_token_id),
+                cfg, tokenizer, quantization_for(method.quantization(), plan), datamodule.labels
             ),
             method=method,
             apply_context=apply_context(cfg),
@@ -93,6 +88,16 @@ class Job:
                 cfg.optim, int(cfg.trainer.max_steps), plan.offload_optimizer
             ),
             objective=build_objective(task, datamodule.labels),
+            generation=build_generation_eval(
+                task,
+                str(cfg.dataset.format),
+                datamodule.val_rows,
+                tokenizer,
+                cfg.dataset.system_prompt,
+                int(cfg.task.generate_rows),
+                int(cfg.task.max_new_tokens),
+                str(cfg.method.name),
+            ),
         )
         throughput = Throughput()
         checkpoints = (
@@ -110,6 +115,8 @@ class Job:
             callbacks.append(checkpoints)
         if cfg.trainer.enable_progress_bar:
             callbacks.append(StepProgressBar())
+        if cfg.run.step_times:
+            callbacks.append(StepTimes(run_dir / "step_times.csv"))
         trainer = pl.Trainer(
             **hardware_to_trainer_kwargs(**hardware),
             **trainer_arguments(cfg.trainer),
@@ -175,6 +182,7 @@ class Job:
             "val_rows": stats["val"].rows,
             "truncated_rows": stats["train"].truncated + stats["val"].truncated,
             **task_metrics(before, after, self.datamodule),
+            **generation_report(after, self.module.generation),
         }
 
     def _loss_curve(self) -> str | None:
@@ -199,6 +207,9 @@ class Job:
         metrics["reload_max_logit_diff"] = max_logit_difference(net, reloaded, batch)
         del reloaded
         self.tokenizer.save_pretrained(str(self.run_dir / "tokenizer"))
+        samples = self._write_samples()
+        if str(cfg.task.name) == "causal_lm":
+            metrics["chat_template_eos_ok"] = self._check_eos(net)
         write_text_atomically(
             self.run_dir / "config.yaml", redact(OmegaConf.to_yaml(cfg, resolve=True))
         )
@@ -213,11 +224,33 @@ class Job:
             weights_dir=weights.name,
             loss_curve=self._loss_curve(),
             run_dir=str(self.run_dir),
+            samples=samples,
         )
         write_text_atomically(self.run_dir / "README.md", redact(card))
         if cfg.run.merge and produces_adapter:  # refused before the run if not mergeable
             merged: Any = self.module.method.merge(net)  # last: folds in place
             merged.save_pretrained(str(self.run_dir / "merged"), safe_serialization=True)
+
+    def _write_samples(self) -> str | None:
+        """samples.jsonl: the after-training generations (prompt, reference, generated)."""
+        generation = self.module.generation
+        if generation is None or not generation.samples:
+            return None
+        path = self.run_dir / "samples.jsonl"
+        lines = [json.dumps(row, ensure_ascii=False) for row in generation.sample_rows()]
+        write_text_atomically(path, "\n".join(lines) + "\n")
+        return path.name
+
+    def _check_eos(self, net: Any) -> bool:
+        """Whether the saved chat template ends assistant turns with the EOS generation uses."""
+        check = check_saved_tokenizer(
+            self.run_dir / "tokenizer", net, self.cfg.dataset.system_prompt
+        )
+        if check.ok:
+            log.info("chat template / EOS check: ok (%s)", check.detail)
+        else:
+            log.warning("chat template / EOS check FAILED: %s", check.detail)
+        return check.ok
 
 
 def _resume_path(resume: str, run_dir: Path) -> str | None:

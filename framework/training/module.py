@@ -10,6 +10,7 @@ import torch
 from torchmetrics import SumMetric
 
 from framework.methods.base import ApplyContext, Method
+from framework.tasks.generation import GenerationEval
 from framework.tasks.objectives import Objective
 from framework.tasks.objectives import token_loss_sum as token_loss_sum  # re-exported
 from framework.training.optim import OptimizerSpec, build_optimizer, build_scheduler
@@ -28,9 +29,11 @@ class FineTuneModule(pl.LightningModule):
         apply_context: ApplyContext,
         optimizer_spec: OptimizerSpec,
         objective: Objective | None = None,
+        generation: GenerationEval | None = None,
     ) -> None:
         super().__init__()
         self.objective = objective or Objective()  # the task's loss and validation metrics
+        self.generation = generation  # greedy answers on held-out prompts (generative tasks)
         self.build_base = build_base
         self.method = method
         self.apply_context = apply_context
@@ -107,6 +110,10 @@ class FineTuneModule(pl.LightningModule):
             self.log(f"{split}/loss", loss, prog_bar=split == "val", add_dataloader_idx=False)
             for name, value in self.objective.compute(index, float(loss)).items():
                 self.log(f"{split}/{name}", value, add_dataloader_idx=False)
+            if split == "val" and self.generation is not None:
+                scores = self.generation.evaluate(self.net, self.trainer.world_size)
+                for name, value in scores.items():
+                    self.log(f"val/{name}", value, add_dataloader_idx=False)
             total.reset()
             count.reset()
         self.objective.reset()

@@ -18,6 +18,7 @@ def task_metrics(
         out[f"val_{name}_after"] = value
     train = datamodule.stats["train"]
     out["skipped_bad_rows"] = int(datamodule.skipped_rows)
+    out["dataset_cache"] = str(datamodule.cache_status)  # hit | miss | off
     out["train_sequences"] = train.sequences
     out["padding_ratio"] = round(train.padding_ratio, 4)
     out["padding_ratio_unpacked"] = round(train.padding_ratio_unpacked, 4)

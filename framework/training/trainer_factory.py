@@ -7,19 +7,10 @@ from typing import Any
 from framework.training.hardware_plan import plan_hardware
 
 
-def hardware_to_trainer_kwargs(
-    accelerator: str,
-    devices: Any,
-    num_nodes: Any,
-    strategy: str,
-    precision: str,
-    process_group_backend: str | None = None,
-    zero_stage: int = 2,
-    offload_optimizer: bool = False,
-    offload_parameters: bool = False,
-    micro_batch_size: int = 1,
-) -> dict[str, Any]:
+def hardware_to_trainer_kwargs(**hardware: Any) -> dict[str, Any]:
     """The Trainer arguments that decide where and how the run executes.
+
+    `hardware` holds plan_hardware's preset arguments (hardware_plan.hardware_arguments).
 
     "auto" values are resolved against this machine (CUDA devices, bf16 support, launcher
     environment) by plan_hardware; the strategy is built as an object (DDP, DeepSpeed that
@@ -30,20 +21,7 @@ def hardware_to_trainer_kwargs(
     from framework.training.strategies import build_strategy
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    plan = plan_hardware(
-        accelerator,
-        devices,
-        num_nodes,
-        strategy,
-        precision,
-        process_group_backend,
-        zero_stage,
-        offload_optimizer,
-        offload_parameters,
-        micro_batch_size,
-        gpus=gpus,
-        bf16=bool(gpus) and torch.cuda.is_bf16_supported(),
-    )
+    plan = plan_hardware(**hardware, gpus=gpus, bf16=bool(gpus) and torch.cuda.is_bf16_supported())
     return {
         "accelerator": plan.accelerator,
         "devices": plan.devices,

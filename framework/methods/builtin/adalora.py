@@ -11,6 +11,7 @@ from framework.methods.peft_common import (
     peft_task_type,
     range_problems,
     resolve_targets,
+    target_problems,
     wrap_with_peft,
 )
 from framework.methods.registry import register_method
@@ -70,9 +71,7 @@ class AdaLoRA(Method[AdaLoraConfig]):
                 f"steps must be fewer than trainer.max_steps={ctx.total_steps}; lower "
                 "method.tinit_fraction / method.tfinal_fraction"
             )
-        if not resolve_targets(cfg.target_modules, ctx):
-            found.append("method.target_modules is empty and the model preset names none")
-        return found
+        return found + target_problems(cfg.target_modules, ctx)
 
     def apply(self, model: torch.nn.Module, ctx: ApplyContext) -> torch.nn.Module:
         from peft import AdaLoraConfig as PeftAdaLoraConfig

@@ -11,6 +11,7 @@ from framework.methods.peft_common import (
     peft_task_type,
     range_problems,
     resolve_targets,
+    target_problems,
     wrap_with_peft,
 )
 from framework.methods.registry import register_method
@@ -60,9 +61,7 @@ class LoraFamily(Method[LoraConfigT]):
         )
         if cfg.bias not in ("none", "all", "lora_only"):
             found.append(f"method.bias='{cfg.bias}' is not allowed (allowed: all, lora_only, none)")
-        if not resolve_targets(cfg.target_modules, ctx):
-            found.append("method.target_modules is empty and the model preset names none")
-        return found
+        return found + target_problems(cfg.target_modules, ctx)
 
     def apply(self, model: torch.nn.Module, ctx: ApplyContext) -> torch.nn.Module:
         from peft import LoraConfig as PeftLoraConfig

@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from framework.methods.base import ApplyContext, Capabilities
+from framework.methods.base import ApplyContext
 from framework.methods.builtin.lora import LoraConfig, LoraFamily
-from framework.methods.builtin.qlora import QUANTIZED_MERGE_REFUSAL, QUANTIZED_REFUSALS
+from framework.methods.builtin.qlora import QUANTIZED_REFUSALS, quantized_capabilities
 from framework.methods.registry import register_method
 from framework.models.quantization import QuantizationSpec
 
@@ -45,14 +45,8 @@ class Lora8bit(LoraFamily[Lora8bitConfig]):
     """LoRA adapters over a frozen int8 base."""
 
     config_class = Lora8bitConfig
-    capabilities = Capabilities(
-        mergeable=False,
-        merge_refusal=QUANTIZED_MERGE_REFUSAL,
-        merges_dequantized=True,
-        quantized_base=True,
-        requires_quantized_base=True,
-        refuses_strategies=QUANTIZED_REFUSALS,
-        description="LoRA on an 8-bit LLM.int8() base (bitsandbytes)",
+    capabilities = quantized_capabilities(
+        "LoRA on an 8-bit LLM.int8() base (bitsandbytes)", QUANTIZED_REFUSALS
     )
 
     def quantization(self) -> QuantizationSpec:

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from framework.config.schema import MethodConfig
-from framework.methods.base import ApplyContext, Capabilities, Method
-from framework.methods.peft_common import (
-    peft_task_type,
-    range_problems,
-    resolve_targets,
-    wrap_with_peft,
-)
+from framework.methods.base import Capabilities
+from framework.methods.peft_fields import TargetedPeftMethod
 from framework.methods.registry import register_method
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass
@@ -32,7 +23,7 @@ class OftConfig(MethodConfig):
 
 
 @register_method("oft")
-class OFT(Method[OftConfig]):
+class OFT(TargetedPeftMethod[OftConfig]):
     """Orthogonal fine-tuning: W' = W R with R block-diagonal and orthogonal (Cayley)."""
 
     config_class = OftConfig
@@ -42,31 +33,6 @@ class OFT(Method[OftConfig]):
         task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
         description="block-diagonal orthogonal rotation of inputs; preserves neuron angles",
     )
-
-    def problems(self, ctx: ApplyContext) -> list[str]:
-        cfg = self.config
-        found = range_problems(
-            {
-                "oft_block_size": (cfg.oft_block_size, 1, 65536),
-                "module_dropout": (cfg.module_dropout, 0, 0.99),
-            }
-        )
-        if not resolve_targets(cfg.target_modules, ctx):
-            found.append("method.target_modules is empty and the model preset names none")
-        return found
-
-    def apply(self, model: torch.nn.Module, ctx: ApplyContext) -> torch.nn.Module:
-        from peft import OFTConfig as PeftOFTConfig
-
-        cfg = self.config
-        config = PeftOFTConfig(
-            r=0,
-            oft_block_size=cfg.oft_block_size,
-            module_dropout=cfg.module_dropout,
-            coft=cfg.coft,
-            eps=cfg.eps,
-            block_share=cfg.block_share,
-            target_modules=resolve_targets(cfg.target_modules, ctx),
-            task_type=peft_task_type(ctx.task),
-        )
-        return wrap_with_peft(model, config)
+    peft_config = "OFTConfig"
+    fixed = {"r": 0}
+    ranges = {"oft_block_size": (1, 65536), "module_dropout": (0, 0.99)}

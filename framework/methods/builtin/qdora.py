@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from framework.methods.base import Capabilities
 from framework.methods.builtin.qlora import (
-    QUANTIZED_MERGE_REFUSAL,
     QUANTIZED_REFUSALS,
     QLoraConfig,
     QuantizedLoraFamily,
+    quantized_capabilities,
 )
 from framework.methods.registry import register_method
 
@@ -25,12 +24,6 @@ class QDoRA(QuantizedLoraFamily[QDoraConfig]):
 
     config_class = QDoraConfig
     use_dora = True
-    capabilities = Capabilities(
-        mergeable=False,
-        merge_refusal=QUANTIZED_MERGE_REFUSAL,
-        merges_dequantized=True,
-        quantized_base=True,
-        requires_quantized_base=True,
-        refuses_strategies=QUANTIZED_REFUSALS,
-        description="DoRA on a 4-bit NF4 base (bitsandbytes)",
+    capabilities = quantized_capabilities(
+        "DoRA on a 4-bit NF4 base (bitsandbytes)", QUANTIZED_REFUSALS
     )

@@ -30,6 +30,19 @@ QUANTIZED_MERGE_REFUSAL = (
 )
 
 
+def quantized_capabilities(description: str, refuses: dict[str, str]) -> Capabilities:
+    """Capabilities of LoRA-family methods that load their base through bitsandbytes."""
+    return Capabilities(
+        mergeable=False,
+        merge_refusal=QUANTIZED_MERGE_REFUSAL,
+        merges_dequantized=True,
+        quantized_base=True,
+        requires_quantized_base=True,
+        refuses_strategies=refuses,
+        description=description,
+    )
+
+
 @dataclass
 class QLoraConfig(LoraConfig):
     """LoRA's knobs plus how the base is quantized (names follow BitsAndBytesConfig)."""
@@ -72,12 +85,6 @@ class QuantizedLoraFamily(LoraFamily[QLoraConfigT]):
 class QLoRA(QuantizedLoraFamily[QLoraConfig]):
     """Quantized LoRA: a frozen 4-bit NF4 base with full-precision low-rank adapters."""
 
-    capabilities = Capabilities(
-        mergeable=False,
-        merge_refusal=QUANTIZED_MERGE_REFUSAL,
-        merges_dequantized=True,
-        quantized_base=True,
-        requires_quantized_base=True,
-        refuses_strategies=QLORA_REFUSALS,
-        description="LoRA on a 4-bit NF4 base (bitsandbytes, double quantization)",
+    capabilities = quantized_capabilities(
+        "LoRA on a 4-bit NF4 base (bitsandbytes, double quantization)", QLORA_REFUSALS
     )

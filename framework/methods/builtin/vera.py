@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from framework.config.schema import MethodConfig
-from framework.methods.base import ApplyContext, Capabilities, Method
-from framework.methods.peft_common import (
-    peft_task_type,
-    range_problems,
-    resolve_targets,
-    wrap_with_peft,
-)
+from framework.methods.base import Capabilities
+from framework.methods.peft_fields import TargetedPeftMethod
 from framework.methods.registry import register_method
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass
@@ -32,7 +23,7 @@ class VeraConfig(MethodConfig):
 
 
 @register_method("vera")
-class VeRA(Method[VeraConfig]):
+class VeRA(TargetedPeftMethod[VeraConfig]):
     """Vector-based random matrix adaptation: dW = diag(b) B diag(d) A with A, B frozen."""
 
     config_class = VeraConfig
@@ -42,25 +33,6 @@ class VeRA(Method[VeraConfig]):
         task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
         description="shared frozen random projections, two trained vectors per layer",
     )
-
-    def problems(self, ctx: ApplyContext) -> list[str]:
-        cfg = self.config
-        found = range_problems({"r": (cfg.r, 1, 65536), "dropout": (cfg.dropout, 0, 0.99)})
-        if not resolve_targets(cfg.target_modules, ctx):
-            found.append("method.target_modules is empty and the model preset names none")
-        return found
-
-    def apply(self, model: torch.nn.Module, ctx: ApplyContext) -> torch.nn.Module:
-        from peft import VeraConfig as PeftVeraConfig
-
-        cfg = self.config
-        config = PeftVeraConfig(
-            r=cfg.r,
-            vera_dropout=cfg.dropout,
-            d_initial=cfg.d_initial,
-            projection_prng_key=cfg.projection_prng_key,
-            save_projection=cfg.save_projection,
-            target_modules=resolve_targets(cfg.target_modules, ctx),
-            task_type=peft_task_type(ctx.task),
-        )
-        return wrap_with_peft(model, config)
+    peft_config = "VeraConfig"
+    renamed = {"dropout": "vera_dropout"}
+    ranges = {"r": (1, 65536), "dropout": (0, 0.99)}

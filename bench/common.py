@@ -1,0 +1,253 @@
+"""Shared benchmark helpers: child processes with peak RSS, machine facts, config, medians."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PY = sys.executable
+
+
+def quick_mode() -> bool:
+    """BENCH_QUICK=1: the smallest settings (tiny model, few steps, one repeat)."""
+    return os.environ.get("BENCH_QUICK", "0") not in ("", "0", "false")
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment giving a child process the same torch thread count as the other side."""
+    return {
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "TOKENIZERS_PARALLELISM": "false",
+        "HYDRA_FULL_ERROR": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@dataclass
+class ChildResult:
+    """A finished child process: exit code, wall time, peak RSS of the whole process."""
+
+    code: int
+    wall_s: float
+    max_rss_mib: float
+    started_unix: float
+
+
+def run_child(cmd: list[str], log: Path, env: dict[str, str]) -> ChildResult:
+    """Run a command to completion; its own peak RSS comes from wait4 (this child only)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as handle:
+        started_unix = time.time()
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **env}
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return ChildResult(proc.returncode, wall, usage.ru_maxrss / 1024.0, started_unix)
+
+
+def require_ok(result: ChildResult, log: Path, what: str) -> None:
+    """Stop the benchmark with the log's tail when a child failed."""
+    if result.code != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise SystemExit(f"{what} failed (exit {result.code}); log {log}:\n{tail}")
+
+
+def versions(*names: str) -> dict[str, str]:
+    """Installed versions of distributions (without importing them)."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(threads: int) -> dict[str, Any]:
+    """What the numbers were measured on (load average taken now, at the start)."""
+    load = os.getloadavg()
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu_model(),
+        "python": platform.python_version(),
+        "versions": versions("torch", "transformers", "peft", "pytorch-lightning", "trl"),
+        "load_avg_start": [round(x, 2) for x in load],
+        "torch_threads": threads,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    """One markdown line describing the machine."""
+    v = info["versions"]
+    load = ", ".join(f"{x:.2f}" for x in info["load_avg_start"])
+    return (
+        f"Machine: {info['cores']} cores ({info['cpu']}), Python {info['python']}, torch "
+        f"{v['torch']}, transformers {v['transformers']}, peft {v['peft']}, Lightning "
+        f"{v['pytorch-lightning']}; {info['torch_threads']} torch thread(s) per process; load "
+        f"average at start {load} (1/5/15 min; the machine is shared); {info['date']}."
+    )
+
+
+def compose(overrides: list[str]) -> Any:
+    """The composed, typed train config for overrides (as train.py would see it)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from framework.config.schema import register_schemas
+    from framework.plugins import discover_methods
+
+    os.environ.setdefault("HYDRATUNE_ROOT", str(ROOT))
+    register_schemas()
+    discover_methods(ROOT / "plugins")
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose("train", overrides=overrides)
+
+
+Stamp = tuple[int, float, int, float]  # step, unix time, tokens, process CPU seconds
+
+
+def read_step_csv(path: Path) -> list[Stamp]:
+    """(step, unix time, tokens, CPU seconds) per optimizer step, from a step_times.csv."""
+    with path.open() as handle:
+        return [
+            (int(r["step"]), float(r["unix_time"]), int(r["tokens"]), float(r["cpu_seconds"]))
+            for r in csv.DictReader(handle)
+        ]
+
+
+def steady(rows: list[Stamp], warmup: int) -> tuple[float, float, float]:
+    """(seconds per step, tokens per second, CPU seconds per step) after the first `warmup`.
+
+    The window runs from the end of step `warmup` to the end of the last step, so it holds
+    every cost paid between steps (data, logging, callbacks), not only forward/backward.
+    """
+    if len(rows) <= warmup + 1:
+        raise SystemExit(f"need more than {warmup + 1} steps to measure, got {len(rows)}")
+    window = rows[warmup:]
+    seconds = window[-1][1] - window[0][1]
+    steps = len(window) - 1
+    tokens = sum(r[2] for r in window[1:])
+    cpu = window[-1][3] - window[0][3]
+    return seconds / steps, tokens / seconds, cpu / steps
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def peak_rss_self_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def train_py(overrides: list[str]) -> list[str]:
+    """The command line of a hydratune run."""
+    return [PY, str(ROOT / "train.py"), *overrides]
+
+
+def first_loss(metrics_csv: Path) -> float | None:
+    """The first logged train/loss of a run (logs/metrics.csv)."""
+    if not metrics_csv.is_file():
+        return None
+    with metrics_csv.open() as handle:
+        for row in csv.DictReader(handle):
+            value = row.get("train/loss", "")
+            if value:
+                return float(value)
+    return None
+
+
+def framework_inputs(cfg: Any) -> tuple[Any, list[Any]]:
+    """The tokenizer and the train rows a run of `cfg` uses (the framework's own loaders)."""
+    from framework.builders_data import row_spec, source_spec
+    from framework.data.load import load_rows
+    from framework.data.split import split_rows
+    from framework.models.loader import load_tokenizer
+
+    ds = cfg.dataset
+    tokenizer = load_tokenizer(model_source(cfg), Path(str(cfg.paths.cache_dir)), False)
+    rows = load_rows(source_spec(ds), row_spec(ds), str(ds.on_bad_row)).rows
+    train_rows, _ = split_rows(
+        rows, float(ds.val_fraction), ds.val_max_rows, ds.limit, int(ds.shuffle_seed)
+    )
+    return tokenizer, train_rows
+
+
+def model_source(cfg: Any) -> Any:
+    from framework.models.source import resolve_source
+
+    m = cfg.model
+    return resolve_source(str(m.name), m.hub_id, m.local_path, m.gguf_package, m.gguf_file)
+
+
+def framework_base(cfg: Any, tokenizer: Any) -> Any:
+    """The base model exactly as the framework loads it (its loader, same seed and vocab)."""
+    from framework.models.loader import BaseSpec, load_causal_lm
+
+    m = cfg.model
+    cache = Path(str(cfg.paths.cache_dir))
+    seed = int(cfg.run.seed)
+    spec = BaseSpec(
+        model_source(cfg), cache, str(m.dtype), False, m.random_init, len(tokenizer), seed
+    )
+    return load_causal_lm(spec)
+
+
+def lora_settings(cfg: Any) -> dict[str, Any]:
+    """peft.LoraConfig arguments equal to the run's method=lora settings."""
+    from framework.config.validate import apply_context
+
+    method = cfg.method
+    return {
+        "r": int(method.r),
+        "lora_alpha": int(method.alpha),
+        "lora_dropout": float(method.dropout),
+        "target_modules": list(method.target_modules) or list(apply_context(cfg).target_modules),
+        "task_type": "CAUSAL_LM",
+    }
+
+
+@functools.cache
+def cheap_validation() -> tuple[str, ...]:
+    """Extra overrides making the validation passes around training as cheap as possible."""
+    cfg = compose([])
+    extra = []
+    if "generate_rows" in cfg.task:  # greedy generation at each validation: off
+        extra.append("task.generate_rows=0")
+    return tuple(extra)
