@@ -72,12 +72,16 @@ def goal_lines(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def document(results: dict[str, dict[str, Any]], memory: str, notes: str) -> str:
+def document(results: dict[str, dict[str, Any]], memory: str, notes: str, made_by: str) -> str:
     first = next(iter(results.values()))
+    for result in results.values():  # commands relative to the repository root
+        for key in ("command", "train_py_example"):
+            if key in result:
+                result[key] = result[key].replace(str(ROOT) + "/", "")
     parts = [
         "# Benchmarks",
         "",
-        "Produced by `make bench` (bench/run_all.py): every table below is rewritten by it; the "
+        f"Produced by `{made_by}` (bench/run_all.py): every table below is rewritten by it; the "
         "memory-estimate section at the end is kept as it was. Each side of a comparison runs "
         "in a fresh process with the same torch thread count; runs are interleaved (A B, B A, "
         "...) so load from other work on the shared machine weighs on both sides alike, and the "
@@ -185,7 +189,11 @@ def main() -> None:
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--notes", type=Path, default=ROOT / "bench" / "notes.md")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--made-by", default="", help="the command to credit in the doc")
     args = parser.parse_args()
+    made_by = args.made_by or (
+        f'make bench ARGS="--repeats {args.repeats}"' if args.repeats != 3 else "make bench"
+    )
     quick = quick_mode()
     skip = set(filter(None, args.skip.split(",")))
     extra = {
@@ -205,7 +213,7 @@ def main() -> None:
     if not results:
         raise SystemExit("nothing to report")
     notes = args.notes.read_text() if args.notes.is_file() else ""
-    text = document(results, memory_section(args.doc), notes)
+    text = document(results, memory_section(args.doc), notes, made_by)
     target = args.out / "benchmarks.md" if quick else args.doc
     target.write_text(text)
     print(f"wrote {target}")

@@ -99,7 +99,7 @@ class Job:
                 str(cfg.method.name),
             ),
         )
-        throughput = Throughput()
+        throughput = Throughput(cfg.trainer.log_every_n_steps)
         checkpoints = (
             RollingCheckpoint(run_dir / "checkpoints", int(cfg.run.checkpoint_every_n_steps))
             if cfg.run.save_checkpoints

@@ -54,9 +54,10 @@ class Preemption(pl.Callback):
             self.checkpoints.save_now(trainer)
             saved = self.checkpoints.last_saved
         name = signal.Signals(self.signal_received).name
-        message = (
-            f"preempted by {name} after step {trainer.global_step}; checkpoint {saved} saved. "
-            "Re-run the same command in the same run dir to resume."
+        message = f"preempted by {name} after step {trainer.global_step}; " + (
+            f"checkpoint {saved} saved. Re-run the same command in the same run dir to resume."
+            if saved is not None
+            else "no checkpoint saved (run.save_checkpoints=false), so a re-run starts over."
         )
         log.warning(message)
         raise Preempted(0)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytorch_lightning as pl
 from pytorch_lightning.callbacks import RichProgressBar
+
+from framework.training.callbacks import Throughput
 
 
 class StepProgressBar(RichProgressBar):
@@ -17,3 +20,13 @@ class StepProgressBar(RichProgressBar):
             text += f" (max {trainer.max_steps} steps)"
         width = len(self.validation_description)
         return f"{text:{width}}" if width > len(text) else text
+
+    def get_metrics(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule
+    ) -> dict[str, int | str | float | dict[str, float]]:
+        """Lightning's bar metrics plus the last step's tokens/s (logged outside self.log)."""
+        metrics = super().get_metrics(trainer, pl_module)
+        for callback in trainer.callbacks:  # type: ignore[attr-defined]
+            if isinstance(callback, Throughput) and callback.steps:
+                metrics["tok/s"] = round(callback.last_tokens_per_second, 1)
+        return metrics
