@@ -54,7 +54,7 @@ class Setting:
 
 SETTINGS = {
     "tiny": Setting(steps=20, warmup=4, batch=2, max_length=64),
-    "smollm2_135m": Setting(steps=6, warmup=2, batch=2, max_length=64),
+    "smollm2_135m": Setting(steps=12, warmup=2, batch=2, max_length=64),
 }
 QUICK = Setting(steps=4, warmup=1, batch=4, max_length=64)
 LR = {"lora": 2e-4, "full": 2e-5}

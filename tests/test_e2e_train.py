@@ -24,6 +24,7 @@ EXPECTED_FILES = {
     "logs/metrics.csv",
     "loss_curve.png",
     "metrics.json",
+    "samples.jsonl",
     "tokenizer/chat_template.jinja",
     "tokenizer/tokenizer.json",
     "tokenizer/tokenizer_config.json",

@@ -59,27 +59,30 @@ def test_metrics_are_chosen_by_dataset_format() -> None:
     assert SCORERS["translation"](["le chat"], ["le chat"])["chrf"] == pytest.approx(100.0)
     for fmt in ("instruction", "prompt_completion", "qa", "auto"):
         assert SCORERS[fmt] is answer_scores
-    assert "chat" not in SCORERS and "text" not in SCORERS
+    assert SCORERS["chat"](["hi"], ["hello"]) == {}  # generated and sampled, not scored
+    assert "text" not in SCORERS
 
 
 def test_prompts_are_rendered_as_inference_renders_them(tokenizer: Any) -> None:
     prompts = generation_prompts(ROWS, tokenizer, "Be brief.", limit=8)
-    assert [p.origin for p in prompts] == ["a:1", "a:4", "a:5"]  # multi-turn chat, text: none
-    assert [p.reference for p in prompts] == ["Allemagne", "Lima", "oslo"]
+    assert [p.origin for p in prompts] == ["a:1", "a:2", "a:4", "a:5"]  # text: no prompt
+    assert [p.reference for p in prompts] == ["Allemagne", "ok", "Lima", "oslo"]
+    assert prompts[1].text == "bye"  # a chat row: the last user turn, the history before it
     assert prompts[0].text == "Translate from English to French: Germany"
     history = [{"role": "user", "content": "Capital of Peru?"}]
-    assert prompts[1].ids == prompt_ids(tokenizer, conversation(history, "Be brief."))
-    assert tokenizer.decode(prompts[1].ids).endswith("<|im_start|>assistant\n")
+    assert prompts[2].ids == prompt_ids(tokenizer, conversation(history, "Be brief."))
+    assert tokenizer.decode(prompts[2].ids).endswith("<|im_start|>assistant\n")
     assert len(generation_prompts(ROWS, tokenizer, None, limit=2)) == 2
 
 
-def test_no_generation_for_heads_chat_text_or_zero_rows(tokenizer: Any) -> None:
+def test_no_generation_for_heads_text_or_zero_rows(tokenizer: Any) -> None:
     def build(task: str, fmt: str, rows: int = 8, tokens: int = 8) -> GenerationEval | None:
         return build_generation_eval(task, fmt, ROWS, tokenizer, None, rows, tokens)
 
     assert build("causal_lm", "translation") is not None
     assert build("seq_cls", "translation") is None
-    assert build("causal_lm", "chat") is None
+    chat = build("causal_lm", "chat")
+    assert chat is not None and chat.scorer(["a"], ["b"]) == {}
     assert build("causal_lm", "text") is None
     assert build("causal_lm", "translation", rows=0) is None
     assert build("causal_lm", "translation", tokens=0) is None
@@ -92,7 +95,7 @@ def test_generation_stops_at_eos_and_reports_the_stop_rate(tokenizer: Any) -> No
     assert evaluation is not None
     scores = evaluation.evaluate(always(tokenizer, int(tokenizer.eos_token_id)))
     assert scores == {"exact_match": 0.0, "f1": 0.0, "eos_stop_rate": 1.0}
-    assert [s.generated for s in evaluation.samples] == ["", "", ""]
+    assert [s.generated for s in evaluation.samples] == ["", "", "", ""]
     assert all(s.stopped_at_eos for s in evaluation.samples)
 
 

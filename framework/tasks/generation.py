@@ -30,10 +30,16 @@ def answer_scores(generated: list[str], references: list[str]) -> dict[str, floa
     }
 
 
-# dataset.format -> how generated answers are scored. Formats not listed (chat, text) have no
-# single reference answer per row and get no generation metric. `auto` resolves per row to chat,
-# instruction or prompt_completion: only the latter two carry a reference, so they are scored.
+def no_scores(generated: list[str], references: list[str]) -> dict[str, float]:
+    """No overlap score: a chat reply has many good answers (samples and EOS rate only)."""
+    return {}
+
+
+# dataset.format -> how generated answers are scored. Chat replies are generated (samples.jsonl,
+# eos_stop_rate) but not scored against the one reference; raw text has no prompt, so no
+# generation. `auto` resolves per row to chat, instruction or prompt_completion.
 SCORERS: dict[str, Scorer] = {
+    "chat": no_scores,
     "translation": translation_scores,  # bleu, chrf
     "instruction": answer_scores,  # exact_match, f1 (e.g. QA as generation)
     "prompt_completion": answer_scores,
@@ -148,11 +154,13 @@ def generation_prompts(
             chat = as_chat(row)
         except UserError:  # raw text: no prompt and answer
             continue
-        if not chat.reference or chat.messages[-1][0] != "assistant":
+        role, last = chat.messages[-1]
+        if role != "assistant" or len(chat.messages) < 2:
             continue
         history = [{"role": r, "content": c} for r, c in chat.messages[:-1]]
         ids = prompt_ids(tokenizer, conversation(history, system_prompt))
-        out.append(Prompt(history[-1]["content"], ids, chat.reference, chat.origin))
+        # The reference: the row's expected answer, or a chat row's final assistant reply.
+        out.append(Prompt(history[-1]["content"], ids, chat.reference or last, chat.origin))
     return out
 
 
