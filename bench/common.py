@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -168,6 +169,24 @@ def median(values: list[float]) -> float:
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Run size of a benchmark case: steps, warm-up steps excluded from timing, batch, length."""
+
+    steps: int
+    warmup: int
+    batch: int
+    max_length: int
+
+
+def publish(path: Path, result: dict[str, Any], markdown: Callable[[dict[str, Any]], str]) -> None:
+    """Add the result's markdown table, save it as JSON and print the machine and the table."""
+    result["markdown"] = markdown(result)
+    write_json(path, result)
+    print(machine_line(result["machine"]))
+    print(result["markdown"])
 
 
 def peak_rss_self_mib() -> float:

@@ -26,15 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ROOT,
     machine,
-    machine_line,
     median,
+    publish,
     quick_mode,
     read_step_csv,
     require_ok,
     run_child,
     thread_env,
     train_py,
-    write_json,
 )
 
 GOAL_DRY_RUN_S = 3.0
@@ -150,10 +149,7 @@ def main() -> None:
         "first_step_args": [*extra, "run.step_times=true"],
         "slowest_imports": slowest_imports(args.work, args.threads),
     }
-    result["markdown"] = markdown(result)
-    write_json(args.json, result)
-    print(machine_line(info))
-    print(result["markdown"])
+    publish(args.json, result, markdown)
 
 
 if __name__ == "__main__":

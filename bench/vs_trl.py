@@ -27,10 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     PY,
     ROOT,
+    Setting,
     cheap_validation,
     machine,
-    machine_line,
     median,
+    publish,
     quick_mode,
     read_step_csv,
     require_ok,
@@ -40,17 +41,6 @@ from common import (  # noqa: E402
     train_py,
     write_json,
 )
-
-
-@dataclass(frozen=True)
-class Setting:
-    """Run size: steps, warm-up steps excluded from timing, batch, max length."""
-
-    steps: int
-    warmup: int
-    batch: int
-    max_length: int
-
 
 SETTINGS = {
     "tiny": Setting(steps=30, warmup=5, batch=8, max_length=64),
@@ -324,10 +314,7 @@ def main() -> None:
         "runs": [asdict(r) for r in runs],
         "summary": summary,
     }
-    result["markdown"] = markdown(result)
-    write_json(args.json, result)
-    print(machine_line(info))
-    print(result["markdown"])
+    publish(args.json, result, markdown)
 
 
 if __name__ == "__main__":
