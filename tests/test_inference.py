@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,22 @@ def test_generate_answers_one_prompt_verbatim(lora_run: Path) -> None:
     prompt = "prompt=Hello, [world]: what's up?"  # commas and brackets are not Hydra syntax
     result = run_script("generate.py", [f"run_dir={lora_run}", prompt, "max_new_tokens=4"])
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_generate_warns_when_training_found_the_template_does_not_stop(
+    lora_run: Path, tmp_path: Path
+) -> None:
+    metrics = json.loads((lora_run / "metrics.json").read_text())
+    assert metrics["chat_template_eos_ok"] is True
+    args = ["prompt=Hi", "max_new_tokens=2"]
+    ok = run_script("generate.py", [f"run_dir={lora_run}", *args])
+    assert ok.returncode == 0 and "chat_template_eos_ok is false" not in ok.stderr
+    broken = tmp_path / "run"
+    shutil.copytree(lora_run, broken)
+    (broken / "metrics.json").write_text(json.dumps({**metrics, "chat_template_eos_ok": False}))
+    warned = run_script("generate.py", [f"run_dir={broken}", *args])
+    assert warned.returncode == 0, warned.stderr[-3000:]
+    assert f"{broken}/metrics.json: chat_template_eos_ok is false" in warned.stderr
 
 
 def test_chat_mode_keeps_history_resets_and_exits(lora_run: Path) -> None:

@@ -44,6 +44,16 @@ def _require_causal_lm(run: RunDir, tool: str) -> None:
         )
 
 
+def _warn_if_replies_may_not_stop(run: RunDir) -> None:
+    """Training found that the saved chat template does not end a turn with a stop token."""
+    if run.metrics().get("chat_template_eos_ok") is False:
+        log.warning(
+            "%s/metrics.json: chat_template_eos_ok is false: the saved chat template does not "
+            "end an assistant turn with the EOS token, so replies may run to max_new_tokens",
+            run.path,
+        )
+
+
 def _onnx_dir(cfg: DictConfig, run_path: Path) -> Path:
     folder = Path(str(cfg.onnx_dir)).expanduser() if cfg.onnx_dir else run_path / "export/onnx"
     if not (folder / "model.onnx").is_file():
@@ -58,6 +68,7 @@ def generate_command(cfg: DictConfig) -> None:
     """Answer one prompt, or chat interactively when no prompt is given."""
     run = open_run_dir(str(cfg.run_dir))
     _require_causal_lm(run, "generate.py")
+    _warn_if_replies_may_not_stop(run)
     onnx_dir = _onnx_dir(cfg, run.path) if cfg.backend == "onnx" else None
     import torch
 
