@@ -212,40 +212,21 @@ def first_loss(metrics_csv: Path) -> float | None:
     return None
 
 
-def framework_inputs(cfg: Any) -> tuple[Any, list[Any]]:
-    """The tokenizer and the train rows a run of `cfg` uses (the framework's own loaders)."""
-    from framework.builders_data import row_spec, source_spec
-    from framework.data.load import load_rows
-    from framework.data.split import split_rows
-    from framework.models.loader import load_tokenizer
+def framework_data(cfg: Any) -> tuple[Any, Any]:
+    """The tokenizer and the (not yet encoded) datamodule a run of `cfg` uses: the framework's
+    own builders, so rows, split and encoder are the ones train.py trains on."""
+    from framework.builders import build_datamodule, build_source, build_tokenizer
 
-    ds = cfg.dataset
-    tokenizer = load_tokenizer(model_source(cfg), Path(str(cfg.paths.cache_dir)), False)
-    rows = load_rows(source_spec(ds), row_spec(ds), str(ds.on_bad_row)).rows
-    train_rows, _ = split_rows(
-        rows, float(ds.val_fraction), ds.val_max_rows, ds.limit, int(ds.shuffle_seed)
-    )
-    return tokenizer, train_rows
-
-
-def model_source(cfg: Any) -> Any:
-    from framework.models.source import resolve_source
-
-    m = cfg.model
-    return resolve_source(str(m.name), m.hub_id, m.local_path, m.gguf_package, m.gguf_file)
+    cache_dir = Path(str(cfg.paths.cache_dir))
+    tokenizer = build_tokenizer(cfg.model, build_source(cfg.model), cache_dir)
+    return tokenizer, build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed))
 
 
 def framework_base(cfg: Any, tokenizer: Any) -> Any:
-    """The base model exactly as the framework loads it (its loader, same seed and vocab)."""
-    from framework.models.loader import BaseSpec, load_causal_lm
+    """The base model exactly as the framework loads it (its builder, same seed and vocab)."""
+    from framework.builders import base_model_factory
 
-    m = cfg.model
-    cache = Path(str(cfg.paths.cache_dir))
-    seed = int(cfg.run.seed)
-    spec = BaseSpec(
-        model_source(cfg), cache, str(m.dtype), False, m.random_init, len(tokenizer), seed
-    )
-    return load_causal_lm(spec)
+    return base_model_factory(cfg, tokenizer, None)()
 
 
 def lora_settings(cfg: Any) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from common import (  # noqa: E402
     PY,
     ROOT,
     Setting,
+    Stamp,
     cheap_validation,
     first_loss,
     machine,
@@ -83,21 +84,19 @@ def overrides(model: str, method: str, s: Setting) -> list[str]:
 def raw_loop(case: list[str], out: Path) -> None:
     """The hand-written loop: framework loaders for identical inputs, then plain torch + PEFT."""
     started = time.time()
-    from common import compose, framework_base, framework_inputs, lora_settings, peak_rss_self_mib
+    from common import compose, framework_base, framework_data, lora_settings, peak_rss_self_mib
 
     cfg = compose(case)
     import torch
     import torch.nn.functional as F  # noqa: N812
     from torch.utils.data import DataLoader
 
-    from framework.data.encoders import CausalEncoder, EncodeStats
+    from framework.data.encoders import EncodeStats
 
     ds, opt_cfg = cfg.dataset, cfg.optim
-    tokenizer, train_rows = framework_inputs(cfg)
-    encoder = CausalEncoder(
-        tokenizer, int(ds.max_length), False, ds.system_prompt, False, int(ds.batch_size)
-    )
-    examples = encoder.encode(train_rows, EncodeStats())
+    tokenizer, data = framework_data(cfg)
+    encoder = data.encoder  # the task's encoder as train.py builds it
+    examples = encoder.encode(data.train_rows, EncodeStats())
     torch.manual_seed(SEED)
     model = framework_base(cfg, tokenizer)  # the framework's loader: the identical base object
     if str(cfg.method.name) == "lora":
@@ -179,38 +178,22 @@ def run_side(
     env = thread_env(threads)
     if side == "raw":
         result_file = work / f"{tag}.json"
-        cmd = [
-            PY,
-            str(Path(__file__).resolve()),
-            "--raw-worker",
-            result_file.as_posix(),
-            "--",
-            *case,
-        ]
-        child = run_child(cmd, log, env)
+        cmd = [PY, str(Path(__file__).resolve()), "--raw-worker", result_file.as_posix()]
+        child = run_child([*cmd, "--", *case], log, env)
         require_ok(child, log, tag)
         data = json.loads(result_file.read_text())
-        stamps = [tuple(x) for x in data["stamps"]]
-        per_step, tok_s, cpu = steady(stamps, s.warmup)  # type: ignore[arg-type]
-        return Run(
-            model,
-            method,
-            side,
-            rep,
-            per_step,
-            tok_s,
-            cpu,
-            data["peak_train_mib"],
-            child.max_rss_mib,
-            child.wall_s,
-            data["first_loss"],
-        )
-    run_dir = work / tag
-    shutil.rmtree(run_dir, ignore_errors=True)
-    child = run_child(train_py([*case, f"hydra.run.dir={run_dir}"]), log, env)
-    require_ok(child, log, tag)
-    per_step, tok_s, cpu = steady(read_step_csv(run_dir / "step_times.csv"), s.warmup)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+        stamps: list[Stamp] = [tuple(x) for x in data["stamps"]]  # type: ignore[misc]
+        peak_train, loss = float(data["peak_train_mib"]), data["first_loss"]
+    else:
+        run_dir = work / tag
+        shutil.rmtree(run_dir, ignore_errors=True)
+        child = run_child(train_py([*case, f"hydra.run.dir={run_dir}"]), log, env)
+        require_ok(child, log, tag)
+        stamps = read_step_csv(run_dir / "step_times.csv")
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        peak_train = float(metrics["peak_memory_mib"])
+        loss = first_loss(run_dir / "logs" / "metrics.csv")
+    per_step, tok_s, cpu = steady(stamps, s.warmup)
     return Run(
         model,
         method,
@@ -219,10 +202,10 @@ def run_side(
         per_step,
         tok_s,
         cpu,
-        float(metrics["peak_memory_mib"]),
+        peak_train,
         child.max_rss_mib,
         child.wall_s,
-        first_loss(run_dir / "logs" / "metrics.csv"),
+        loss,
     )
 
 

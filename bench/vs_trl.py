@@ -92,7 +92,7 @@ def trl_records(rows: list[Any]) -> list[dict[str, Any]]:
 
 def trl_worker(case: list[str], work: Path, out: Path) -> None:
     """Train with TRL's SFTTrainer on the rows and base the framework would use."""
-    from common import compose, framework_base, framework_inputs, lora_settings, peak_rss_self_mib
+    from common import compose, framework_base, framework_data, lora_settings, peak_rss_self_mib
 
     cfg = compose(case)
     import torch
@@ -102,7 +102,8 @@ def trl_worker(case: list[str], work: Path, out: Path) -> None:
     from trl import SFTConfig, SFTTrainer
 
     ds, opt = cfg.dataset, cfg.optim
-    tokenizer, train_rows = framework_inputs(cfg)
+    tokenizer, data = framework_data(cfg)
+    train_rows = data.train_rows
     torch.manual_seed(SEED)
     model = framework_base(cfg, tokenizer)
     args = SFTConfig(
