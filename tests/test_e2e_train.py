@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,11 @@ def test_adapter_loads_with_peft_and_matches_checkpoint_weights(lora_run: Path) 
         assert torch.equal(loaded(input_ids=ids).logits, rebuilt(input_ids=ids).logits)
         base_logits = base()(input_ids=ids).logits
     assert not torch.equal(loaded(input_ids=ids).logits, base_logits), "adapter had no effect"
+
+
+def test_progress_bar_shows_tokens_per_second(tmp_path: Path) -> None:
+    args = [a for a in TINY if a != "trainer.enable_progress_bar=false"]
+    result = run_train([*args, "run.save_checkpoints=false"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    shown = re.findall(r"tok/s:\s+([0-9.]+)", result.stdout)  # the bar may wrap the number
+    assert shown and float(shown[-1]) > 0

@@ -114,7 +114,7 @@ class Job:
         if checkpoints is not None:
             callbacks.append(checkpoints)
         if cfg.trainer.enable_progress_bar:
-            callbacks.append(StepProgressBar())
+            callbacks.append(StepProgressBar(throughput))
         if cfg.run.step_times:
             callbacks.append(StepTimes(run_dir / "step_times.csv"))
         trainer = pl.Trainer(

@@ -9,7 +9,11 @@ from framework.training.callbacks import Throughput
 
 
 class StepProgressBar(RichProgressBar):
-    """Lightning's rich bar, labelled for step-bounded runs (no 'Epoch 0/-2')."""
+    """Lightning's rich bar, labelled for step-bounded runs (no 'Epoch 0/-2'), with tokens/s."""
+
+    def __init__(self, throughput: Throughput) -> None:
+        super().__init__()
+        self.throughput = throughput  # logs tok/s outside self.log: the bar reads it here
 
     def _get_train_description(self, current_epoch: int) -> str:
         trainer = self.trainer
@@ -26,7 +30,6 @@ class StepProgressBar(RichProgressBar):
     ) -> dict[str, int | str | float | dict[str, float]]:
         """Lightning's bar metrics plus the last step's tokens/s (logged outside self.log)."""
         metrics = super().get_metrics(trainer, pl_module)
-        for callback in trainer.callbacks:  # type: ignore[attr-defined]
-            if isinstance(callback, Throughput) and callback.steps:
-                metrics["tok/s"] = round(callback.last_tokens_per_second, 1)
+        if self.throughput.steps:
+            metrics["tok/s"] = round(self.throughput.last_tokens_per_second, 1)
         return metrics
