@@ -125,7 +125,7 @@ def compose(overrides: list[str]) -> Any:
     from hydra import initialize_config_dir
 
     from framework.config.schema import register_schemas
-    from framework.plugins import discover_methods
+    from framework.methods.discovery import discover_methods
 
     os.environ.setdefault("HYDRATUNE_ROOT", str(ROOT))
     register_schemas()
@@ -215,23 +215,24 @@ def first_loss(metrics_csv: Path) -> float | None:
 def framework_data(cfg: Any) -> tuple[Any, Any]:
     """The tokenizer and the (not yet encoded) datamodule a run of `cfg` uses: the framework's
     own builders, so rows, split and encoder are the ones train.py trains on."""
-    from framework.builders import build_datamodule, build_source, build_tokenizer
+    from framework.builders.data import build_datamodule
+    from framework.builders.model import build_source, build_tokenizer
 
     cache_dir = Path(str(cfg.paths.cache_dir))
     tokenizer = build_tokenizer(cfg.model, build_source(cfg.model), cache_dir)
-    return tokenizer, build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed))
+    return tokenizer, build_datamodule(cfg.dataset, tokenizer=tokenizer, seed=int(cfg.run.seed))
 
 
 def framework_base(cfg: Any, tokenizer: Any) -> Any:
     """The base model exactly as the framework loads it (its builder, same seed and vocab)."""
-    from framework.builders import base_model_factory
+    from framework.builders.model import base_model_factory
 
-    return base_model_factory(cfg, tokenizer, None)()
+    return base_model_factory(cfg, tokenizer=tokenizer, quantization=None)()
 
 
 def lora_settings(cfg: Any) -> dict[str, Any]:
     """peft.LoraConfig arguments equal to the run's method=lora settings."""
-    from framework.config.validate import apply_context
+    from framework.builders.method import apply_context
 
     method = cfg.method
     return {

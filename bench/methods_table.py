@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from framework.methods.discovery import discover_methods  # noqa: E402
 from framework.methods.registry import get_method, method_names  # noqa: E402
-from framework.plugins import discover_methods  # noqa: E402
 
 STEPS = 8
 SEED = 42

@@ -8,8 +8,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from framework.builders.method import apply_context, build_method
 from framework.config.hardware_checks import hardware_plan, preset_problems
-from framework.config.validate import apply_context, build_method
 from framework.memory_estimate import (
     Workload,
     adapter_parameters,

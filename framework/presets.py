@@ -57,7 +57,7 @@ def list_presets(project_root: Path, extra_searchpath: list[str]) -> list[Preset
     from hydra.core.global_hydra import GlobalHydra
 
     from framework.config.schema import register_schemas
-    from framework.plugins import discover_methods
+    from framework.methods.discovery import discover_methods
 
     os.environ.setdefault("HYDRATUNE_ROOT", str(project_root))
     register_schemas()

@@ -25,9 +25,9 @@ def train(cfg: DictConfig) -> float:
         return float("nan")
     if problems:
         raise UserError("\n  ".join(["the run cannot start:", *problems]))
+    from framework.builders.trainer import close_loggers
     from framework.training.job import Job
     from framework.training.ranks import log_rank_config, ranks_join_this_run
-    from framework.training.trainer_factory import close_loggers
 
     started = time.perf_counter()
     log_rank_config(cfg)
@@ -37,7 +37,7 @@ def train(cfg: DictConfig) -> float:
         try:
             metrics = job.fit()
             metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
-            job.write_artifacts(metrics, command=_command())
+            job.write(metrics, command=_command())
             finished = True
         finally:
             close_loggers(job.trainer.loggers, failed=not finished)

@@ -11,8 +11,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from framework.builders.method import apply_context, build_method
 from framework.config.schema import RandomInitConfig
-from framework.config.validate import apply_context, build_method
 from framework.methods.base import ApplyContext, Method
 from framework.models.loader import BaseSpec, load_causal_lm
 from framework.models.source import ModelSource

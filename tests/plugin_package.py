@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from framework.plugins import load_entry_points
+from framework.methods.discovery import load_entry_points
 from tests.helpers import ROOT
 
 PACKAGE_SOURCE = ROOT / "tests" / "fixtures" / "entry_point_plugin"

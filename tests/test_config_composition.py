@@ -10,8 +10,8 @@ from omegaconf import OmegaConf
 
 from framework.config.schema import register_schemas
 from framework.config.validate import all_problems
+from framework.methods.discovery import discover_methods
 from framework.methods.registry import method_names
-from framework.plugins import discover_methods
 from tests.helpers import ROOT
 
 CONF = ROOT / "conf"

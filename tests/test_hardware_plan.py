@@ -15,8 +15,8 @@ from framework.config.schema import register_schemas
 from framework.config.validate import all_problems
 from framework.data.sampler import ResumableSampler
 from framework.memory_estimate import KNOWN_SHAPES, Workload, estimate_memory
+from framework.methods.discovery import discover_methods
 from framework.models.quantization import QuantizationSpec
-from framework.plugins import discover_methods
 from framework.training.checkpointing import readable
 from framework.training.hardware_plan import plan_hardware, quantization_for
 from tests.helpers import ROOT

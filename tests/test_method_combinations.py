@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from framework.builders.method import apply_context
 from framework.config.schema import register_schemas
-from framework.config.validate import all_problems, apply_context
+from framework.config.validate import all_problems
+from framework.methods.discovery import discover_methods
 from framework.methods.registry import get_method, method_names
-from framework.plugins import discover_methods
 from tests.helpers import ROOT, TINY, run_dirs, run_train
 from tests.method_expectations import lora
 from tests.method_kit import compose_run

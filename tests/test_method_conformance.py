@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 from framework.config.schema import register_schemas
 from framework.config.validate import all_problems
 from framework.methods.builtin import BUILTIN_MODULES
+from framework.methods.discovery import discover_methods
 from framework.methods.registry import get_method, method_names
-from framework.plugins import discover_methods
 from tests.helpers import ROOT
 from tests.method_expectations import EXPECTED, RELOAD_TOLERANCE
 from tests.method_kit import Trained, compose_run, logits_of, reload_weights, save_weights

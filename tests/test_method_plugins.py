@@ -9,8 +9,8 @@ import pytest
 
 from framework.config.schema import register_schemas
 from framework.errors import PluginError
+from framework.methods.discovery import discover_methods, load_plugin_folder
 from framework.methods.registry import get_method
-from framework.plugins import discover_methods, load_plugin_folder
 from tests.helpers import ROOT, TINY, run_dirs, run_train
 from tests.method_expectations import lora_b_only
 from tests.plugin_package import ENTRY_POINT_METHOD, install_entry_point_plugin

@@ -23,7 +23,7 @@ def run(project_root: Path, task: Any) -> None:
     import hydra
 
     from framework.config.schema import register_schemas
-    from framework.plugins import discover_methods
+    from framework.methods.discovery import discover_methods
     from framework.sweeps.optuna_resume import register_resolver
 
     os.environ.setdefault("HYDRATUNE_ROOT", str(project_root))

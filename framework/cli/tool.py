@@ -81,7 +81,7 @@ def run_tool(project_root: Path, tool: str, task: Callable[[DictConfig], None]) 
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        from framework.plugins import discover_methods
+        from framework.methods.discovery import discover_methods
 
         cfg = compose_tool_config(config_dir, tool, argv)
         discover_methods(project_root / "plugins")

@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from framework.builders.method import apply_context, build_method
 from framework.config.hardware_checks import (
     hardware_plan,
     hardware_problems,
@@ -18,34 +19,7 @@ from framework.config.schema import CHOICES
 from framework.errors import allowed_list, did_you_mean
 from framework.methods.base import ApplyContext, Method
 from framework.methods.registry import get_method, method_names
-from framework.models.architectures import target_modules_for
 from framework.models.quantization import spec_problems
-
-
-def build_method(method_cfg: DictConfig) -> Method[Any]:
-    """Instantiate the registered method with its typed config object."""
-    from omegaconf import OmegaConf
-
-    entry = get_method(str(method_cfg.name))
-    config = OmegaConf.to_object(method_cfg)
-    if not isinstance(config, entry.cls.config_class):
-        config = entry.cls.config_class(**OmegaConf.to_container(method_cfg))  # type: ignore[arg-type]
-    return entry.cls(config)
-
-
-def apply_context(cfg: DictConfig) -> ApplyContext:
-    """What the method needs to know about the model, from config alone."""
-    init = cfg.model.random_init
-    architecture = str(cfg.model.architecture)
-    kind = get_method(str(cfg.method.name)).cls.capabilities.targets
-    return ApplyContext(
-        architecture=architecture,
-        task=str(cfg.task.name),
-        target_modules=target_modules_for(architecture, list(cfg.model.target_modules), kind),
-        num_layers=int(init.num_layers) if init is not None else 0,
-        feedforward_modules=target_modules_for(architecture, [], "feedforward"),
-        total_steps=int(cfg.trainer.max_steps),
-    )
 
 
 def choice_problems(cfg: DictConfig) -> list[str]:
@@ -135,7 +109,7 @@ def chatterbot_topics_check(categories: list[str]) -> None:
 
 def data_file_problems(dataset: DictConfig) -> list[str]:
     """Parse a local data file fully (cheap) so a bad row stops the run before any dir exists."""
-    from framework.builders_data import row_spec, source_spec
+    from framework.builders.data import row_spec, source_spec
     from framework.data.load import load_rows
     from framework.errors import UserError
 

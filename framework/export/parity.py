@@ -104,10 +104,12 @@ class ParityPrompts:
 
 def held_out_prompts(cfg: Any, tokenizer: Any, count: int) -> ParityPrompts:
     """The run's validation rows (rendered as in training); built-in prompts as a fallback."""
-    from framework.builders import build_datamodule
+    from framework.builders.data import build_datamodule
 
     try:
-        datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed), "causal_lm")
+        datamodule = build_datamodule(
+            cfg.dataset, tokenizer=tokenizer, seed=int(cfg.run.seed), task="causal_lm"
+        )
         datamodule.setup()
         rows = datamodule.val_set[:count]
     except UserError as error:

@@ -54,12 +54,14 @@ def evaluate_run(
     run: RunDir, split: str, limit: int | None, batch_size: int | None, device: torch.device
 ) -> dict[str, Any]:
     """Score the run on `split`, write <run_dir>/eval_<split>.json and return the numbers."""
-    from framework.builders import build_datamodule
+    from framework.builders.data import build_datamodule
     from framework.tasks.objectives import build_objective
 
     cfg = run.cfg
     tokenizer = load_run_tokenizer(run)
-    datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed), run.task)
+    datamodule = build_datamodule(
+        cfg.dataset, tokenizer=tokenizer, seed=int(cfg.run.seed), task=run.task
+    )
     datamodule.setup()
     rows = split_rows(datamodule.train_set, datamodule.val_set, split)[:limit]
     size = int(batch_size or cfg.dataset.eval_batch_size)

@@ -26,7 +26,7 @@ def resolve_device(name: str) -> torch.device:
 
 def run_method(run: RunDir) -> Method[Any]:
     """The run's method, built from its resolved config (built-ins registered on demand)."""
-    from framework.config.validate import build_method
+    from framework.builders.method import build_method
     from framework.methods.builtin import load_builtins
 
     load_builtins()
@@ -47,9 +47,11 @@ def base_factory(
     run: RunDir, tokenizer: Any, labels: tuple[str, ...] = ()
 ) -> Callable[[], torch.nn.Module]:
     """A zero-argument callable building the run's base (with its task head) as training did."""
-    from framework.builders import base_model_factory
+    from framework.builders.model import base_model_factory
 
-    return base_model_factory(run.cfg, tokenizer, run_method(run).quantization(), labels)
+    return base_model_factory(
+        run.cfg, tokenizer=tokenizer, quantization=run_method(run).quantization(), labels=labels
+    )
 
 
 def load_model(

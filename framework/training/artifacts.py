@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig, OmegaConf
+
+if TYPE_CHECKING:
+    from framework.training.module import FineTuneModule
+
+log = logging.getLogger(__name__)
 
 SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY", "APIKEY", "PRIVATE_KEY")
 
@@ -39,88 +47,77 @@ def save_weights(model: Any, run_dir: Path, produces_adapter: bool) -> Path:
     return target
 
 
-def model_card(
-    run_name: str,
-    command: str,
-    model_name: str,
-    method_name: str,
-    dataset_name: str,
+def write_run_dir(
+    cfg: DictConfig,
+    *,
+    net: Any,
+    module: FineTuneModule,
+    tokenizer: Any,
+    val_batch: Any,
     metrics: dict[str, Any],
-    weights_dir: str,
-    loss_curve: str | None = None,
-    run_dir: str | None = None,
-    samples: str | None = None,
-) -> str:
-    """A README.md: the run, its metrics and loss curve, how to reproduce, load and use it."""
-    rows = "\n".join(
-        f"| {k} | {_fmt(v)} |" for k, v in sorted(metrics.items()) if not isinstance(v, dict)
+    command: str,
+) -> None:
+    """Rank 0, after training: weights (checked by a reload), tokenizer, samples, config,
+    metrics.json, the model card and, on request, the merged model."""
+    from framework.training.model_card import model_card
+    from framework.training.reload_check import load_saved, max_logit_difference
+
+    run_dir = Path(str(cfg.paths.run_dir))
+    produces_adapter = module.method.capabilities.produces_adapter
+    weights = save_weights(net, run_dir, produces_adapter)
+    reloaded = load_saved(weights, module.build_base)
+    metrics["reload_max_logit_diff"] = max_logit_difference(net, reloaded, val_batch)
+    del reloaded
+    tokenizer.save_pretrained(str(run_dir / "tokenizer"))
+    samples = _write_samples(run_dir, module)
+    if str(cfg.task.name) == "causal_lm":
+        metrics["chat_template_eos_ok"] = _check_eos(run_dir, net, cfg.dataset.system_prompt)
+    write_text_atomically(run_dir / "config.yaml", redact(OmegaConf.to_yaml(cfg, resolve=True)))
+    write_json_atomically(run_dir / "metrics.json", metrics)
+    card = model_card(
+        run_name=str(cfg.run.name),
+        command=command,
+        model_name=str(cfg.model.name),
+        method_name=str(cfg.method.name),
+        dataset_name=str(cfg.dataset.name),
+        metrics=metrics,
+        weights_dir=weights.name,
+        loss_curve=_loss_curve(run_dir, str(cfg.run.name)),
+        run_dir=str(run_dir),
+        samples=samples,
     )
-    load = (
-        "from peft import PeftModel\n"
-        f"model = PeftModel.from_pretrained(base_model, '{weights_dir}')"
-        if weights_dir == "adapter"
-        else f"model = AutoModelForCausalLM.from_pretrained('{weights_dir}')"
-    )
-    curve = f"\n## Loss curve\n\n![loss curve]({loss_curve})\n" if loss_curve else ""
-    use = _use_section(run_dir) if run_dir else ""
-    generated = _samples_section(samples, metrics) if samples else ""
-    return f"""# {run_name}: {method_name} on {model_name}
-
-Fine-tuned with [hydratune](https://github.com/) on dataset `{dataset_name}`.
-
-## Reproduce
-
-```bash
-{command}
-```
-
-## Metrics
-
-| metric | value |
-|---|---|
-{rows}
-{curve}{generated}
-## Load
-
-```python
-{load}
-```
-
-The tokenizer (with its chat template) is in `tokenizer/`; the resolved config in `config.yaml`.
-{use}"""
+    write_text_atomically(run_dir / "README.md", redact(card))
+    if cfg.run.merge and produces_adapter:  # refused before the run if not mergeable
+        merged: Any = module.method.merge(net)  # last: folds in place
+        merged.save_pretrained(str(run_dir / "merged"), safe_serialization=True)
 
 
-def _use_section(run_dir: str) -> str:
-    return f"""
-## Use
+def _loss_curve(run_dir: Path, title: str) -> str | None:
+    """Draw loss_curve.png from logs/metrics.csv; its name for the model card."""
+    from framework.training.loss_curve import write_loss_curve
 
-```bash
-python evaluate.py run_dir={run_dir}                  # metrics on the held-out split
-python generate.py run_dir={run_dir} prompt="Hello!"  # one reply; no prompt: chat
-python export.py run_dir={run_dir} format=merged      # or format=onnx; parity-checked
-```
-"""
+    png = run_dir / "loss_curve.png"
+    return png.name if write_loss_curve(run_dir / "logs/metrics.csv", png, title) else None
 
 
-def _samples_section(samples: str, metrics: dict[str, Any]) -> str:
-    stop = metrics.get("eos_stop_rate")
-    rate = f" {_fmt(100 * stop)}% of them stopped at EOS." if isinstance(stop, float) else ""
-    eos = metrics.get("chat_template_eos_ok")
-    check = (
-        ""
-        if eos is None
-        else " The chat template ends assistant turns with the EOS token generation stops at."
-        if eos
-        else " WARNING: the chat template does not end assistant turns with the EOS token "
-        "generation stops at (chat_template_eos_ok: false); replies may not stop."
-    )
-    return f"""
-## Generation samples
-
-`{samples}`: greedy answers after training to held-out prompts, one JSON object per line
-(prompt, reference, generated, stopped_at_eos).{rate}{check}
-"""
+def _write_samples(run_dir: Path, module: FineTuneModule) -> str | None:
+    """samples.jsonl: the after-training generations (prompt, reference, generated)."""
+    generation = module.generation
+    if generation is None or not generation.samples:
+        return None
+    path = run_dir / "samples.jsonl"
+    lines = [json.dumps(row, ensure_ascii=False) for row in generation.sample_rows()]
+    write_text_atomically(path, "\n".join(lines) + "\n")
+    return path.name
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+def _check_eos(run_dir: Path, net: Any, system_prompt: str | None) -> bool:
+    """Whether the saved chat template ends assistant turns with the EOS generation uses."""
+    from framework.training.eos_check import check_saved_tokenizer
+
+    check = check_saved_tokenizer(run_dir / "tokenizer", net, system_prompt)
+    if check.ok:
+        log.info("chat template / EOS check: ok (%s)", check.detail)
+    else:
+        log.warning("chat template / EOS check FAILED: %s", check.detail)
+    return check.ok

@@ -1,4 +1,4 @@
-"""Discover methods: built-ins, every .py in plugins/, and the `hydratune.methods` entry points."""
+"""Method discovery: built-ins, every .py in plugins/, and the `hydratune.methods` entry points."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ ENTRY_POINT_GROUP = "hydratune.methods"
 
 def load_plugin_folder(folder: Path) -> list[str]:
     """Import every .py file in `folder` (sorted); a failure names the plugin file."""
-    import framework.plugin_modules as namespace
+    import framework.methods.plugin_folder as namespace
 
     if not folder.is_dir():
         return []

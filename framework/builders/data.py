@@ -1,0 +1,120 @@
+"""The `dataset` group (with the task): row specs, the task's encoder and the DataModule.
+
+source_spec and row_spec stay import-light: the checks parse a local file with them before
+anything heavy loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig
+
+from framework.data.formats import RowSpec
+from framework.data.load import SourceSpec
+
+if TYPE_CHECKING:
+    from framework.data.datamodule import RowEncoder, TaskDataModule
+    from framework.data.rows import Row
+
+
+def source_spec(dataset: DictConfig) -> SourceSpec:
+    """Where the dataset preset's rows come from."""
+    return SourceSpec(
+        source=str(dataset.source),
+        path=dataset.path,
+        split=str(dataset.split),
+        categories=tuple(dataset.categories),
+    )
+
+
+def row_spec(dataset: DictConfig) -> RowSpec:
+    """How the dataset preset's records become rows."""
+    return RowSpec(
+        format=str(dataset.format),
+        columns={str(k): str(v) for k, v in dataset.columns.items() if v is not None},
+        labels=tuple(str(label) for label in dataset.labels),
+        source_lang=str(dataset.source_lang),
+        target_lang=str(dataset.target_lang),
+    )
+
+
+def label_names(task: str, configured: list[str], rows: list[Row]) -> tuple[str, ...]:
+    """Class labels (seq_cls) or BIO tags (token_cls): configured, else found in the rows."""
+    from framework.data.rows import LabelRow, TagRow
+
+    if task not in ("seq_cls", "token_cls"):
+        return ()
+    if configured:
+        return tuple(str(label) for label in configured)
+    found: set[str] = set()
+    for row in rows:
+        if isinstance(row, LabelRow):
+            found.add(row.label)
+        elif isinstance(row, TagRow):
+            found.update(row.tags)
+    if task == "token_cls":
+        found.add("O")
+        return ("O", *sorted(found - {"O"}))
+    return tuple(sorted(found))
+
+
+def build_encoder(
+    task: str, dataset: DictConfig, *, tokenizer: Any, labels: tuple[str, ...]
+) -> RowEncoder:
+    """The task's encoder with the dataset's flat settings."""
+    from framework.data.encoders import CausalEncoder, LabelEncoder, SpanEncoder, TagEncoder
+
+    length = int(dataset.max_length)
+    if task == "seq_cls":
+        return LabelEncoder(tokenizer, length, labels)
+    if task == "token_cls":
+        return TagEncoder(tokenizer, length, labels)
+    if task == "qa":
+        return SpanEncoder(tokenizer, length)
+    return CausalEncoder(
+        tokenizer,
+        length,
+        bool(dataset.train_on_prompt),
+        dataset.system_prompt,
+        bool(dataset.packing),
+        int(dataset.batch_size),
+    )
+
+
+def build_datamodule(
+    dataset: DictConfig,
+    *,
+    tokenizer: Any,
+    seed: int,
+    task: str = "causal_lm",
+    cache_dir: Path | None = None,
+) -> TaskDataModule:
+    """Rows from the preset's source, split, encoded for the task (cached under cache_dir)."""
+    from framework.data.cache import EncodedCache
+    from framework.data.datamodule import TaskDataModule
+    from framework.data.load import load_rows
+    from framework.data.split import split_rows
+
+    loaded = load_rows(source_spec(dataset), row_spec(dataset), str(dataset.on_bad_row))
+    train_rows, val_rows = split_rows(
+        loaded.rows,
+        float(dataset.val_fraction),
+        dataset.val_max_rows,
+        dataset.limit,
+        int(dataset.shuffle_seed),
+    )
+    labels = label_names(task, list(dataset.labels), loaded.rows)
+    return TaskDataModule(
+        train_rows=train_rows,
+        val_rows=val_rows,
+        encoder=build_encoder(task, dataset, tokenizer=tokenizer, labels=labels),
+        batch_size=int(dataset.batch_size),
+        eval_batch_size=int(dataset.eval_batch_size),
+        num_workers=int(dataset.num_workers),
+        seed=seed,
+        skipped_rows=loaded.skipped,
+        labels=labels,
+        cache=EncodedCache(cache_dir / "datasets") if cache_dir and dataset.cache else None,
+    )

@@ -1,0 +1,59 @@
+"""The LightningModule from the `model`, `method`, `optim` and `task` groups."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig
+
+from framework.builders.method import apply_context
+from framework.builders.model import base_model_factory
+from framework.builders.optim import build_optimizer_spec
+
+if TYPE_CHECKING:
+    from framework.data.datamodule import TaskDataModule
+    from framework.methods.base import Method
+    from framework.models.quantization import QuantizationSpec
+    from framework.training.module import FineTuneModule
+
+
+def build_module(
+    cfg: DictConfig,
+    *,
+    method: Method[Any],
+    tokenizer: Any,
+    datamodule: TaskDataModule,
+    quantization: QuantizationSpec | None,
+    offload_optimizer: bool,
+) -> FineTuneModule:
+    """The module that loads the base in configure_model, applies the method and trains.
+
+    `quantization` is the method's spec as the hardware plan adjusts it (sharded 4-bit
+    storage); `offload_optimizer` is whether ZeRO steps the optimizer on the CPU.
+    """
+    from framework.tasks.generation import build_generation_eval
+    from framework.tasks.objectives import build_objective
+    from framework.training.module import FineTuneModule
+
+    task = str(cfg.task.name)
+    return FineTuneModule(
+        build_base=base_model_factory(
+            cfg, tokenizer=tokenizer, quantization=quantization, labels=datamodule.labels
+        ),
+        method=method,
+        apply_context=apply_context(cfg),
+        optimizer_spec=build_optimizer_spec(
+            cfg.optim, total_steps=int(cfg.trainer.max_steps), cpu_offload=offload_optimizer
+        ),
+        objective=build_objective(task, datamodule.labels),
+        generation=build_generation_eval(
+            task,
+            str(cfg.dataset.format),
+            datamodule.val_rows,
+            tokenizer,
+            system_prompt=cfg.dataset.system_prompt,
+            generate_rows=int(cfg.task.generate_rows),
+            max_new_tokens=int(cfg.task.max_new_tokens),
+            method_name=str(cfg.method.name),
+        ),
+    )

@@ -1,0 +1,121 @@
+"""The `trainer`, `logger` and `run` groups: Lightning Trainer arguments, loggers, callbacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+    from framework.training.callbacks import Throughput
+
+
+def trainer_arguments(trainer: DictConfig) -> dict[str, Any]:
+    """Trainer keys passed by name to Lightning."""
+    return {
+        "max_steps": int(trainer.max_steps),
+        "max_epochs": trainer.max_epochs if trainer.max_epochs is not None else -1,
+        "accumulate_grad_batches": int(trainer.accumulate_grad_batches),
+        "gradient_clip_val": trainer.gradient_clip_val,
+        "log_every_n_steps": int(trainer.log_every_n_steps),
+        "val_check_interval": trainer.val_check_interval,
+        "limit_val_batches": trainer.limit_val_batches,
+        "enable_progress_bar": bool(trainer.enable_progress_bar),
+        "deterministic": bool(trainer.deterministic),
+    }
+
+
+def build_loggers(
+    backend: str, *, run_dir: str, project: str, run_name: str, wandb_mode: str
+) -> list[Any]:
+    """The experiment tracker (csv, tensorboard or wandb), always with logs/metrics.csv too.
+
+    The CSV file feeds the loss curve and the model card whatever the tracker is.
+    """
+    from pytorch_lightning.loggers import CSVLogger
+
+    csv = CSVLogger(save_dir=run_dir, name="logs", version="")
+    if backend == "tensorboard":
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        return [TensorBoardLogger(save_dir=run_dir, name="logs", version=""), csv]
+    if backend == "wandb":
+        from pytorch_lightning.loggers import WandbLogger
+
+        wandb = WandbLogger(project=project, name=run_name, save_dir=run_dir, mode=wandb_mode)
+        return [wandb, csv]
+    return [csv]
+
+
+def close_loggers(loggers: list[Any], failed: bool = False) -> None:
+    """Finish wandb runs explicitly: offline runs otherwise may exit before their records
+    are written, and a sweep's next job would attach to the same run."""
+    for logger in loggers:
+        experiment = getattr(logger, "_experiment", None)
+        if experiment is not None and hasattr(experiment, "finish"):
+            experiment.finish(exit_code=1 if failed else 0)
+
+
+def build_callbacks(cfg: DictConfig, run_dir: Path) -> tuple[list[pl.Callback], Throughput]:
+    """The run's callbacks (checkpoints, preemption, progress) and the throughput meter."""
+    from framework.training.callbacks import DataPosition, Throughput
+    from framework.training.checkpointing import FiniteLossGuard, RollingCheckpoint
+    from framework.training.preemption import Preemption
+    from framework.training.progress import StepProgressBar
+    from framework.training.step_times import StepTimes
+
+    throughput = Throughput(cfg.trainer.log_every_n_steps)
+    checkpoints = (
+        RollingCheckpoint(run_dir / "checkpoints", int(cfg.run.checkpoint_every_n_steps))
+        if cfg.run.save_checkpoints
+        else None
+    )
+    callbacks: list[pl.Callback] = [
+        throughput,
+        DataPosition(),
+        FiniteLossGuard(checkpoints),
+        Preemption(checkpoints),
+    ]
+    if checkpoints is not None:
+        callbacks.append(checkpoints)
+    if cfg.trainer.enable_progress_bar:
+        callbacks.append(StepProgressBar(throughput))
+    if cfg.run.step_times:
+        callbacks.append(StepTimes(run_dir / "step_times.csv"))
+    return callbacks, throughput
+
+
+def build_trainer(
+    cfg: DictConfig,
+    *,
+    hardware_kwargs: dict[str, Any],
+    run_dir: Path,
+    callbacks: list[pl.Callback],
+) -> pl.Trainer:
+    """The Lightning Trainer: where (hardware), how long (trainer.*), what it records."""
+    import pytorch_lightning as pl
+
+    from framework.training.checkpointing import AtomicCheckpointIO
+
+    loggers = build_loggers(
+        str(cfg.logger.backend),
+        run_dir=str(run_dir),
+        project=str(cfg.logger.project),
+        run_name=str(cfg.run.name),
+        wandb_mode=str(cfg.logger.wandb_mode),
+    )
+    return pl.Trainer(
+        **hardware_kwargs,
+        **trainer_arguments(cfg.trainer),
+        default_root_dir=str(run_dir),
+        logger=loggers,
+        callbacks=callbacks,
+        enable_checkpointing=False,  # RollingCheckpoint saves (atomically, see plugins)
+        plugins=[AtomicCheckpointIO()],
+        num_sanity_val_steps=0,
+        inference_mode=False,  # eval metrics keep normal tensors across validate and fit
+        use_distributed_sampler=False,  # the datamodule shards by rank (resumable)
+    )
