@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from omegaconf import DictConfig
 
+from framework.config.strict import strict_problems
 from framework.config.validate import all_problems
 from framework.errors import UserError
 
@@ -16,6 +18,8 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> float:
     """Run one fine-tuning job; return the final validation loss (what sweeps optimize)."""
     problems = all_problems(cfg)
+    if problems and strict_problems(cfg):  # the plan could not even be read
+        raise UserError("\n  ".join(["the run cannot start:", *problems]))
     if cfg.run.dry_run:
         from framework.plan import render_plan
 
@@ -28,10 +32,17 @@ def train(cfg: DictConfig) -> float:
     from framework.builders.trainer import close_loggers
     from framework.training.job import Job
     from framework.training.ranks import log_rank_config, ranks_join_this_run
+    from framework.training.run_lock import exclusive_run_dir, is_rank_zero_launch
+    from framework.training.run_record import write_hydra_record
 
     started = time.perf_counter()
     log_rank_config(cfg)
-    with ranks_join_this_run(str(cfg.paths.run_dir)):
+    with (
+        exclusive_run_dir(Path(str(cfg.paths.run_dir))),
+        ranks_join_this_run(str(cfg.paths.run_dir)),
+    ):
+        if is_rank_zero_launch():
+            write_hydra_record(cfg, Path(str(cfg.paths.run_dir)))
         job = Job.from_config(cfg)
         finished = False
         try:

@@ -95,6 +95,53 @@ def cases() -> list[tuple[list[str], str]]:
         (["method.r=[1,2"], "cannot parse"),
         (["+method=lora"], "method"),
     ]
+    return out + strict_cases()
+
+
+def strict_cases() -> list[tuple[list[str], str]]:
+    """Keys added with +, values that pass a type check but not a run, interpolations,
+    deletions, unsafe names and keys that do not apply to the preset."""
+    out: list[tuple[list[str], str]] = [
+        (["+method.rank=16"], "method.rank: unknown key"),
+        (["+optim.warmup=5"], "Did you mean 'warmup_steps'?"),
+        (["+no_such_key=1"], "no_such_key: unknown key"),
+        (["+model.random_init.depth=3"], "model.random_init.depth: unknown key"),
+        (["+hardware.deepspeed.stag=3"], "hardware.deepspeed.stag"),
+        (["+dataset.pth=x.jsonl"], "Did you mean 'path'?"),
+        (["+run.nme=x"], "run.nme"),
+        (["optim.betas=[2.0,3.0]"], "optim.betas"),
+        (["optim.betas=[0.9]"], "optim.betas"),
+        (["optim.betas=[-0.1,0.9]"], "optim.betas"),
+        (["optim.momentum=1.0"], "optim.momentum"),
+        (["run.seed=99999999999999"], "run.seed"),
+        (["run.seed=-1"], "run.seed"),
+        (["model.random_init.num_heads=3"], "does not divide"),
+        (["model.random_init.num_kv_heads=3"], "does not divide"),
+        (["model.random_init.num_layers=0"], "model.random_init.num_layers"),
+        (["model.random_init.hidden_size=-64"], "model.random_init.hidden_size"),
+        (["dataset.num_workers=-1"], "dataset.num_workers"),
+        (["run.checkpoint_every_n_steps=0"], "run.checkpoint_every_n_steps"),
+        (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps"),
+        (["trainer.gradient_clip_val=-1"], "trainer.gradient_clip_val"),
+        (["optim.lr=${nope}"], "optim.lr=${nope}: cannot be resolved"),
+        (["optim.lr=${optim.lr}"], "optim.lr"),
+        (["optim.lr=${optim.eps}", "optim.eps=${optim.lr}"], "cannot be resolved"),
+        (["run.name=${oc.env:NO_SUCH_VARIABLE_HT}"], "run.name"),
+        (["~model"], "model: no value"),
+        (["~dataset"], "dataset"),
+        (["~task"], "task"),
+        (["run.name=../../../x"], "not a safe folder name"),
+        (["run.name=/abs/path"], "not a safe folder name"),
+        (["run.name=a/../b"], "not a safe folder name"),
+        (["run.name='a\nb'"], "not a safe folder name"),
+        (["run.name='has space'"], "not a safe folder name"),
+        (["dataset.path=/etc/hosts"], "dataset=jsonl dataset.path=/etc/hosts"),
+    ]
+    for key in ("optim.lr", "optim.eps", "optim.weight_decay", "dataset.val_fraction"):
+        out += [([f"{key}={v}"], key) for v in ("nan", "inf", "-inf")]
+    out += [
+        ([f"trainer.gradient_clip_val={v}"], "trainer.gradient_clip_val") for v in ("nan", "inf")
+    ]
     return out
 
 
@@ -125,8 +172,8 @@ EXPECTED_ROW_FRAGMENT = {
 CASES = cases()
 
 
-def test_the_battery_has_at_least_100_cases() -> None:
-    assert len(CASES) + len(BAD_ROWS) >= 100
+def test_the_battery_has_at_least_150_cases() -> None:
+    assert len(CASES) + len(BAD_ROWS) >= 150
 
 
 @pytest.fixture
@@ -185,3 +232,64 @@ def test_bad_data_file_exits_2_naming_file_and_line(
         assert str(data) in output
     assert "Traceback" not in output
     assert sorted(p.name for p in existing_run_dir.iterdir()) == ["metrics.json"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["-cd", str(ROOT / "conf")], ["--config-dir", str(ROOT / "conf")], ["--config-name=train"]],
+    ids=["-cd", "--config-dir", "--config-name"],
+)
+def test_hydra_flags_do_not_skip_the_checks(
+    flags: list[str],
+    existing_run_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = [*flags, "model=tiny", "+hydra.callbacks.x._target_=tempfile.mkdtemp"]
+    code, output = run_cli(args, existing_run_dir, capsys, monkeypatch)
+    assert code == 2, output
+    assert "is not an allowed _target_" in output
+    assert sorted(p.name for p in existing_run_dir.iterdir()) == ["metrics.json"]
+
+
+def test_a_foreign_primary_config_is_refused_not_skipped(
+    tmp_path: Path,
+    existing_run_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "other.yaml").write_text("a: 1\n")
+    args = ["-cd", str(tmp_path), "--config-name", "other"]
+    code, output = run_cli(args, existing_run_dir, capsys, monkeypatch)
+    assert code == 2, output
+    assert "cannot be checked" in output
+
+
+@pytest.mark.parametrize(
+    "sweep",
+    [
+        ["method.r=4,8,16", "optim.lr=1e-3,0.1,nan"],  # the bad value is in the 9th combination
+        ["trainer.max_steps=" + ",".join(str(n) for n in range(1, 70)), "optim.eps=1e-8,nan"],
+        ["optim.lr=interval(0.001,0.1)", "optim.eps=nan"],  # the sweeper's own search space
+    ],
+    ids=["last-combination", "beyond-64", "interval"],
+)
+def test_every_sweep_combination_is_checked(
+    sweep: list[str],
+    existing_run_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, output = run_cli(["-m", "model=tiny", *sweep], existing_run_dir, capsys, monkeypatch)
+    assert code == 2, output
+    assert "nan is not a finite number" in output
+
+
+def test_a_sweep_too_large_to_check_is_refused(
+    existing_run_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = ",".join(str(n) for n in range(1, 41))
+    args = ["-m", f"trainer.max_steps={values}", f"dataset.batch_size={values}"]
+    code, output = run_cli(args, existing_run_dir, capsys, monkeypatch)
+    assert code == 2, output
+    assert "1600 combinations" in output

@@ -38,10 +38,15 @@ def run(project_root: Path, task: Any) -> None:
         discover_methods(project_root / "plugins")
         args = _hydra_args(argv)
         informational = args.help or args.hydra_help or args.info or args.shell_completion
-        if not informational and args.config_name in (None, CONFIG_NAME) and not args.config_dir:
+        if not informational:  # every run is checked, whatever config dir or name it uses
             from framework.cli.preflight import preflight
 
-            preflight(config_dir, CONFIG_NAME, list(args.overrides), bool(args.multirun))
+            preflight(
+                _primary_dir(project_root, config_dir, args),
+                args.config_name or CONFIG_NAME,
+                list(args.overrides),
+                bool(args.multirun),
+            )
     except UserError as error:
         exit_with(error)
 
@@ -54,6 +59,15 @@ def run(project_root: Path, task: Any) -> None:
             return _fail_trial(error, cfg)
 
     hydra.main(config_path=str(config_dir), config_name=CONFIG_NAME, version_base="1.3")(guarded)()
+
+
+def _primary_dir(project_root: Path, config_dir: Path, args: Any) -> Path:
+    """The folder Hydra will read the primary config from (-cd, then -cp, then conf/)."""
+    if args.config_dir:
+        return Path(args.config_dir).expanduser().resolve()
+    if args.config_path:
+        return (project_root / args.config_path).resolve()
+    return config_dir
 
 
 def _in_multirun() -> bool:
@@ -71,4 +85,7 @@ def _fail_trial(error: UserError, cfg: Any) -> float:
     run_dir = Path(str(cfg.paths.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "FAILED").write_text(f"{error}\n")
+    from framework.training.run_record import write_hydra_record
+
+    write_hydra_record(cfg, run_dir)  # the sweep summary lists the failed trial's overrides
     return float("nan")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -10,11 +11,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from framework.cli.compose_errors import describe
+from framework.config.strict import strict_problems
 from framework.config.validate import all_problems
 from framework.errors import UserError
 from framework.sweeps.targets import target_problems
 
-MAX_SWEEP_COMBINATIONS = 64
+MAX_SWEEP_COMBINATIONS = 1024
 
 
 def _compose(config_dir: Path, config_name: str, overrides: list[str]) -> DictConfig:
@@ -38,34 +40,56 @@ def check_overrides(config_dir: Path, config_name: str, overrides: list[str]) ->
         cfg = _compose(config_dir, config_name, user)
     except Exception as error:
         raise UserError(describe(error, base)) from None
-    problems = target_problems(cfg) + all_problems(cfg)
-    if problems and not cfg.run.dry_run:  # a dry run prints them with its plan, then exits 2
+    try:
+        problems = target_problems(cfg) + all_problems(cfg)
+    except UserError:
+        raise
+    except Exception as error:  # a config not built on hydratune's schema: refuse, never skip
+        raise UserError(
+            f"config '{config_name}' in {config_dir} cannot be checked "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+            "hydratune runs configs composed on conf/train.yaml's defaults and schema"
+        ) from None
+    # A dry run prints the problems with its plan, then exits 2, unless the plan itself cannot
+    # be read (unknown keys, values that do not resolve).
+    if problems and (strict_problems(cfg) or not cfg.run.dry_run):
         raise UserError("\n  ".join(["the run cannot start:", *problems]))
     return cfg
 
 
-def sweep_combinations(overrides: list[str]) -> list[list[str]]:
-    """The first combinations of a multirun's sweep overrides (simple sweeps only)."""
+def sweep_combinations(overrides: list[str]) -> tuple[list[list[str]], bool]:
+    """Every combination of a multirun's discrete sweep overrides, and whether that is all of
+    them: range/interval sweeps belong to the sweeper, which is left at the base value here
+    (each trial is checked again when it starts, before it writes anything)."""
     parsed = OverridesParser.create().parse_overrides(overrides)
-    choices = []
+    choices, complete = [], True
     for override in parsed:
-        if override.is_sweep_override():
-            if not override.is_discrete_sweep():
-                return []  # range/interval sweeps belong to the sweeper
+        if not override.is_sweep_override():
+            choices.append([str(override.input_line)])
+        elif override.is_discrete_sweep():
             key = override.get_key_element()
             choices.append([f"{key}={v}" for v in override.sweep_string_iterator()])
         else:
-            choices.append([str(override.input_line)])
-    return [list(c) for c in itertools.islice(itertools.product(*choices), MAX_SWEEP_COMBINATIONS)]
+            complete = False
+    count = math.prod(len(c) for c in choices)
+    if count > MAX_SWEEP_COMBINATIONS:
+        raise UserError(
+            f"the sweep has {count} combinations; at most {MAX_SWEEP_COMBINATIONS} are checked "
+            "before launch, and an unchecked run is never started. Split the sweep, or let a "
+            "search sweeper draw the trials (+sweep=optuna), whose trials are checked as they start"
+        )
+    return [list(c) for c in itertools.product(*choices)], complete
 
 
 def preflight(config_dir: Path, config_name: str, overrides: list[str], multirun: bool) -> None:
-    """Check a single run's overrides, or each combination of a simple sweep."""
+    """Check a single run's overrides, or every combination of a sweep's discrete values."""
     if not multirun:
         check_overrides(config_dir, config_name, overrides)
         return
     try:
-        combos = sweep_combinations(overrides)
+        combos, _ = sweep_combinations(overrides)
+    except UserError:
+        raise
     except Exception as error:
         raise UserError(describe(error, lambda: None)) from None
     for combo in combos:

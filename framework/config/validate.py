@@ -16,6 +16,7 @@ from framework.config.hardware_checks import (
     method_strategy_problems,
 )
 from framework.config.schema import CHOICES
+from framework.config.strict import strict_problems
 from framework.errors import allowed_list, did_you_mean
 from framework.methods.base import ApplyContext, Method
 from framework.methods.registry import get_method, method_names
@@ -203,6 +204,9 @@ def merge_problems(method: Method[Any]) -> list[str]:
 
 def all_problems(cfg: DictConfig) -> list[str]:
     """Every problem in the config; empty means the run may start."""
+    strict = strict_problems(cfg)
+    if strict:  # unknown keys or values that do not resolve: the other checks would trip
+        return strict
     found = choice_problems(cfg) + range_problems(cfg)
     found += task_problems(cfg) if not found else []
     found += file_problems(cfg)
