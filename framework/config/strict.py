@@ -50,7 +50,8 @@ def _unknown_keys(node: DictConfig, path: str, found: list[str]) -> None:
         if schema and dataclasses.is_dataclass(schema)
         else None
     )
-    for key in node.keys():
+    for raw_key in node.keys():
+        key = str(raw_key)
         if not path and key == "hydra":
             continue
         full = f"{path}.{key}" if path else str(key)
@@ -128,7 +129,7 @@ def _random_init_problems(init: DictConfig | None) -> list[str]:
         return []
     found = [
         f"model.random_init.{key}={init[key]} is out of range (at least 1)"
-        for key in init.keys()
+        for key in map(str, init.keys())
         if int(init[key]) < 1
     ]
     if found:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 RECORD_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
 
 
-def write_hydra_record(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig | None = None) -> None:
+def write_hydra_record(cfg: DictConfig, run_dir: Path, hydra_cfg: Any = None) -> None:
     """Write config.yaml, hydra.yaml and overrides.yaml under run_dir/.hydra/
     (hydra_cfg: the job's Hydra config; by default the running job's)."""
     if hydra_cfg is None:
