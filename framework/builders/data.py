@@ -26,6 +26,7 @@ def source_spec(dataset: DictConfig) -> SourceSpec:
         path=dataset.path,
         split=str(dataset.split),
         categories=tuple(dataset.categories),
+        encoding=str(dataset.encoding),
     )
 
 

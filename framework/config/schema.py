@@ -106,6 +106,7 @@ class DatasetConfig:
     source: str = "file"  # file (jsonl/json/csv/tsv/parquet/txt) | disk | hub | a bundled corpus
     path: str | None = None  # the file, the save_to_disk folder, or the hub id
     split: str = "train"  # for source=disk (a DatasetDict) and source=hub
+    encoding: str = "utf-8"  # local text files; UTF-8 with or without a byte-order mark
     format: str = "auto"  # auto | chat | instruction | prompt_completion | text | classification
     #                       | token_classification | qa | translation
     # format field -> column name in the data (null: the field's own name)

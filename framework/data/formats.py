@@ -151,7 +151,7 @@ def _messages(value: object, origin: str) -> tuple[tuple[str, str], ...]:
             raise BadRow(origin, f"messages[{i}] must be an object with role and content")
         role = msg.get("role", msg.get("from"))
         content = msg.get("content", msg.get("value"))
-        if role not in ROLE_ALIASES:
+        if not isinstance(role, str) or role not in ROLE_ALIASES:
             raise BadRow(
                 origin,
                 f"messages[{i}].role='{role}' is not allowed. "

@@ -27,6 +27,7 @@ class SourceSpec:
     path: str | None = None
     split: str = "train"
     categories: tuple[str, ...] = ()
+    encoding: str = "utf-8"  # local text files (a UTF-8 byte-order mark is accepted)
 
 
 @dataclass
@@ -47,7 +48,7 @@ def records(spec: SourceSpec) -> Iterator[Record]:
             return read_saved(spec.path, spec.split)
         if spec.source == "hub":
             return read_hub(spec.path, spec.split)
-        return read_file(spec.path)
+        return read_file(spec.path, spec.encoding)
     return corpus_records(spec.source, list(spec.categories))
 
 

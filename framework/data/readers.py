@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,47 +43,89 @@ def file_type(path: str) -> str:
     return FILE_TYPES[suffix]
 
 
-def read_file(path: str) -> Iterator[Record]:
-    """Records of a local file; each names file:line (or file:row N)."""
+def read_file(path: str, encoding: str = "utf-8") -> Iterator[Record]:
+    """Records of a local file; each names file:line (or file:row N).
+
+    Text is UTF-8 (a byte-order mark is accepted) unless dataset.encoding names another.
+    """
     file = Path(path).expanduser()
     if not file.is_file():
         raise UserError(f"dataset.path='{path}': no such file")
     kind = file_type(path)
-    if kind == "jsonl":
-        yield from _jsonl(file)
-    elif kind == "json":
-        yield from _json(file)
-    elif kind in ("csv", "tsv"):
-        yield from _csv(file, "\t" if kind == "tsv" else ",")
-    elif kind == "parquet":
+    if kind == "parquet":
         yield from _parquet(file)
+        return
+    text = decode(file, encoding)
+    if kind == "jsonl":
+        yield from _jsonl(file, text)
+    elif kind == "json":
+        yield from _json(file, text)
+    elif kind in ("csv", "tsv"):
+        yield from _csv(file, text, "\t" if kind == "tsv" else ",")
     else:
-        yield from _txt(file)
+        yield from _txt(file, text)
 
 
-def _jsonl(file: Path) -> Iterator[Record]:
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield _json_record(line, f"{file}:{number}")
+def decode(file: Path, encoding: str) -> str:
+    """The file's text; undecodable bytes stop the run at file:line, naming the encoding."""
+    data = file.read_bytes()
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return data.decode(codec)
+    except LookupError:
+        raise UserError(f"dataset.encoding='{encoding}' is not a known text encoding") from None
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        guess = next((name for bom, name in BOMS if data.startswith(bom)), None)
+        found = (
+            f"the file is {guess}" if guess else f"byte 0x{data[error.start]:02x} is not {encoding}"
+        )
+        raise UserError(
+            f"{file}:{line}: cannot read the file as {encoding} ({found}). Convert it "
+            f"(iconv -f <encoding> -t UTF-8) or set dataset.encoding=<its encoding>"
+        ) from None
+
+
+BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+MAX_FIELD_BYTES = 16 * 2**20  # one CSV cell; a larger one is almost surely a broken quote
+
+
+def _jsonl(file: Path, text: str) -> Iterator[Record]:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            yield _json_record(line, f"{file}:{number}")
 
 
 def _json_record(text: str, origin: str) -> Record:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as error:
-        return Record(origin, problem=f"malformed JSON ({error.msg})")
+        hint = ARRAY_HINT if text.lstrip().startswith(("[", "]")) else ""
+        return Record(origin, problem=f"malformed JSON ({error.msg}){hint}")
+    except RecursionError:
+        return Record(origin, problem="the row is nested too deeply to be data")
     if not isinstance(obj, dict):
-        return Record(origin, problem=f"a row must be a JSON object, got {type(obj).__name__}")
+        hint = ARRAY_HINT if isinstance(obj, list) else ""
+        return Record(
+            origin, problem=f"a row must be a JSON object, got {type(obj).__name__}{hint}"
+        )
     return Record(origin, obj)
 
 
-def _json(file: Path) -> Iterator[Record]:
-    text = file.read_text(encoding="utf-8")
+ARRAY_HINT = (
+    "; this looks like a JSON array: a .jsonl file holds one object per line (save the array "
+    "as .json instead)"
+)
+
+
+def _json(file: Path, text: str) -> Iterator[Record]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         yield Record(f"{file}:{error.lineno}", problem=f"malformed JSON ({error.msg})")
+        return
+    except RecursionError:
+        yield Record(f"{file}:1", problem="the data is nested too deeply to be rows")
         return
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
@@ -97,19 +140,29 @@ def _json(file: Path) -> Iterator[Record]:
             yield Record(origin, problem=f"a row must be a JSON object, got {type(obj).__name__}")
 
 
-def _csv(file: Path, delimiter: str) -> Iterator[Record]:
-    with file.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        line = 1
-        for row in reader:
-            origin = f"{file}:{line + 1}"
-            line = reader.line_num
-            if None in row:
-                yield Record(origin, problem="more values than header columns")
-            elif any(value is None for value in row.values()):
-                yield Record(origin, problem="fewer values than header columns")
-            else:
-                yield Record(origin, dict(row))
+def _csv(file: Path, text: str, delimiter: str) -> Iterator[Record]:
+    csv.field_size_limit(MAX_FIELD_BYTES)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise UserError(
+                f"{file}:{reader.line_num + 1}: not readable as "
+                f"{'TSV' if delimiter == chr(9) else 'CSV'} ({error}; cells hold at most "
+                f"{MAX_FIELD_BYTES // 2**20} MiB: look for an unclosed quote)"
+            ) from None
+        origin = f"{file}:{line + 1}"
+        line = reader.line_num
+        if None in row:
+            yield Record(origin, problem="more values than header columns")
+        elif any(value is None for value in row.values()):
+            yield Record(origin, problem="fewer values than header columns")
+        else:
+            yield Record(origin, dict(row))
 
 
 def _parquet(file: Path) -> Iterator[Record]:
@@ -123,11 +176,10 @@ def _parquet(file: Path) -> Iterator[Record]:
         yield Record(f"{file}:row {index + 1}", obj)
 
 
-def _txt(file: Path) -> Iterator[Record]:
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield Record(f"{file}:{number}", {"text": line.rstrip("\n")})
+def _txt(file: Path, text: str) -> Iterator[Record]:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            yield Record(f"{file}:{number}", {"text": line.rstrip("\r")})
 
 
 def read_saved(path: str, split: str) -> Iterator[Record]:
