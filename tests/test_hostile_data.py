@@ -48,7 +48,7 @@ def hostile_files(tmp: Path) -> dict[str, tuple[Path, str]]:
         "unclosed_quote",
         ".tsv",
         b'prompt\tcompletion\n"a\tb\n' + b"c\td\n" * 10,
-        "not readable as TSV",
+        "FILE:2: fewer values than header columns",
     )
     role = {"messages": [{"role": ["user"], "content": "x"}, {"role": "assistant", "content": "y"}]}
     add("role_list", ".jsonl", (json.dumps(role) + "\n").encode(), "FILE:1: messages[0].role=")
