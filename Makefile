@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # Pin torch in the same install so pip takes the CPU wheel and never a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: corpora install train test test-all lint format clean presets
+.PHONY: corpora install train test test-fast test-all lint format clean presets layout
 
 # DeepSpeed is an sdist whose build imports torch: build it against the CPU torch already in the
 # venv (--no-build-isolation, else pip pulls a CUDA torch into the build env), ops JIT-compiled
@@ -37,14 +37,20 @@ install: $(STAMP) corpora
 train: install  ## the default job: LoRA on SmolLM2-135M-Instruct over chatterbot pairs, CPU
 	$(PY) train.py $(ARGS)
 
-test: install  ## the default suite (tiny models; excludes tests marked slow)
+test: install  ## the default suite: unit + end-to-end (e2e) on tiny models; excludes tests marked slow
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+test-fast: install  ## the unit layer: in-process tests only (no subprocess, no real model), < 1 min
+	$(PY) -m pytest -q -m "not e2e and not slow" $(ARGS)
 
 test-all: install  ## everything, including real-model runs
 	$(PY) -m pytest -q $(ARGS)
 
 presets: install  ## every preset of every group, with its description
 	$(PY) -m framework.presets
+
+layout: install  ## rewrite the README's layout tree from the module docstrings
+	$(PY) -m framework.cli.layout --write
 
 lint: install
 	$(PY) -m ruff check framework plugins tests train.py

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from framework.builders.method import apply_context, build_method
@@ -18,7 +17,7 @@ from framework.models.loader import BaseSpec, load_causal_lm
 from framework.models.source import ModelSource
 from framework.training.module import FineTuneModule, token_loss_sum
 from framework.training.optim import OptimizerSpec
-from tests.helpers import ROOT
+from tests.helpers import compose_config
 
 TINY_INIT = RandomInitConfig()  # 2 layers, hidden 64, 4 heads, 2 kv heads, MLP 128
 VOCAB = 256  # random token ids: no tokenizer needed in-process
@@ -29,8 +28,7 @@ NO_SOURCE = ModelSource("local", "(random init)", cache_key="tiny")  # unused fo
 
 def compose_run(overrides: list[str]) -> DictConfig:
     """The composed train config on the tiny model, with overrides."""
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=["model=tiny", *overrides])
+    return compose_config(overrides)
 
 
 def build_base(method: Method[Any]) -> torch.nn.Module:

@@ -22,6 +22,7 @@ GROUP_SCHEMAS = {
     "logger": schema.LoggerConfig,
     "run": schema.RunConfig,
 }
+E2E = pytest.mark.e2e
 PRESETS = {"model": "tiny", "hardware": "cpu", "dataset": "chatterbot", "optim": "adamw"}
 
 
@@ -170,6 +171,13 @@ EXPECTED_ROW_FRAGMENT = {
     "number_prompt": ":1: 'prompt' must be a non-empty string",
 }
 CASES = cases()
+# The whole battery drives the CLI entry ~100 times (~0.3 s of CPU each): `make test` runs it all,
+# the unit layer (`make test-fast`) an evenly spread sample of it.
+UNIT_SAMPLE = 8
+BATTERY = [
+    pytest.param(args, fragment, id=" ".join(args), marks=() if i % UNIT_SAMPLE == 0 else E2E)
+    for i, (args, fragment) in enumerate(CASES)
+]
 
 
 def test_the_battery_has_at_least_150_cases() -> None:
@@ -198,7 +206,7 @@ def run_cli(
     return int(exit_info.value.code or 0), captured.err + captured.out
 
 
-@pytest.mark.parametrize(("args", "fragment"), CASES, ids=[" ".join(a) for a, _ in CASES])
+@pytest.mark.parametrize(("args", "fragment"), BATTERY)
 def test_bad_override_exits_2_naming_the_key(
     args: list[str],
     fragment: str,

@@ -13,6 +13,8 @@ import pytest
 
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.e2e  # every test here starts a subprocess
+
 
 def run_bench(name: str, out: Path, *args: str) -> dict:
     """Run bench/<name>.py with BENCH_QUICK=1; its JSON result."""

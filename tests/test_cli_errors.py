@@ -8,6 +8,8 @@ import pytest
 
 from tests.helpers import TINY, run_dirs, run_train
 
+pytestmark = pytest.mark.e2e  # every test here starts a subprocess
+
 CASES = [
     (["method=bogus"], ["method=bogus", "Allowed:", "dora", "full", "lora"]),
     (["method=lroa"], ["method=lroa", "Did you mean 'lora'?"]),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from framework.config.schema import register_schemas
 from framework.config.validate import all_problems
@@ -15,6 +15,7 @@ from framework.methods.registry import method_names
 from tests.helpers import ROOT
 
 CONF = ROOT / "conf"
+Compose = Callable[..., DictConfig]
 register_schemas()
 discover_methods(ROOT / "plugins")
 
@@ -37,21 +38,16 @@ PAIRED = {
 }
 
 
-def compose_with(overrides: list[str]) -> OmegaConf:
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose("train", overrides=overrides)
-
-
 @pytest.mark.parametrize(
     ("group", "preset"), FILE_PRESETS, ids=[f"{g}={p}" for g, p in FILE_PRESETS]
 )
-def test_file_preset_composes(group: str, preset: str, tmp_path: Path) -> None:
+def test_file_preset_composes(compose: Compose, group: str, preset: str, tmp_path: Path) -> None:
     overrides = [f"{group}={preset}", *PAIRED.get(preset, [])]
     if group == "dataset" and preset in ("jsonl", "file"):
         data = tmp_path / "d.jsonl"
         data.write_text('{"prompt": "a", "completion": "b"}\n')
         overrides.append(f"dataset.path={data}")
-    cfg = compose_with(overrides)
+    cfg = compose(overrides, model=None)
     # GPU presets are valid configs; on a machine without CUDA they report only that.
     assert [p for p in all_problems(cfg) if "needs a CUDA GPU" not in p] == []
     if group != "paths":
@@ -59,20 +55,20 @@ def test_file_preset_composes(group: str, preset: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", method_names())
-def test_registered_method_composes(name: str) -> None:
-    cfg = compose_with([f"method={name}"])
+def test_registered_method_composes(compose: Compose, name: str) -> None:
+    cfg = compose([f"method={name}"], model=None)
     assert cfg.method.name == name
     assert all_problems(cfg) == []
 
 
-def test_method_fields_are_typed_and_overridable() -> None:
-    cfg = compose_with(["method=lora", "method.r=16", "method.alpha=32"])
+def test_method_fields_are_typed_and_overridable(compose: Compose) -> None:
+    cfg = compose(["method=lora", "method.r=16", "method.alpha=32"], model=None)
     assert (cfg.method.r, cfg.method.alpha) == (16, 32)
     assert type(OmegaConf.to_object(cfg.method)).__name__ == "LoraConfig"
 
 
-def test_default_run_is_lora_on_smollm2_chatterbot_cpu() -> None:
-    cfg = compose_with([])
+def test_default_run_is_lora_on_smollm2_chatterbot_cpu(compose: Compose) -> None:
+    cfg = compose([], model=None)
     assert (cfg.model.name, cfg.method.name, cfg.dataset.name, cfg.hardware.name) == (
         "smollm2_135m",
         "lora",
@@ -86,9 +82,11 @@ def test_default_run_is_lora_on_smollm2_chatterbot_cpu() -> None:
     ("dataset", "task"),
     [("wordnet_pos", "seq_cls"), ("iso_entities", "token_cls"), ("iso_codes_qa", "qa")],
 )
-def test_dataset_preset_names_its_task_and_task_overrides_it(dataset: str, task: str) -> None:
-    assert compose_with([f"dataset={dataset}"]).task.name == task
-    assert compose_with([f"dataset={dataset}", "task=causal_lm"]).task.name == "causal_lm"
+def test_dataset_preset_names_its_task_and_task_overrides_it(
+    compose: Compose, dataset: str, task: str
+) -> None:
+    assert compose([f"dataset={dataset}"], model=None).task.name == task
+    assert compose([f"dataset={dataset}", "task=causal_lm"], model=None).task.name == "causal_lm"
 
 
 def test_bundled_corpora_in_schema_match_the_loaders() -> None:

@@ -108,6 +108,7 @@ def test_an_unreadable_cache_file_is_re_encoded(
     assert json.loads(path.read_text())["encoder_version"] == cache_module.ENCODER_VERSION
 
 
+@pytest.mark.e2e
 def test_a_second_run_loads_the_cache_and_reproduces_the_metrics(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()

@@ -12,6 +12,8 @@ import yaml
 
 from tests.helpers import TINY, files_under, run_dirs, run_train
 
+pytestmark = pytest.mark.e2e  # every test here starts a subprocess
+
 EXPECTED_FILES = {
     ".hydra/config.yaml",
     ".hydra/hydra.yaml",

@@ -12,7 +12,7 @@ from framework.export.policy import refusal_reason
 from framework.methods.base import Capabilities
 from framework.methods.builtin import load_builtins
 from framework.methods.registry import method_names
-from tests.helpers import ROOT, TINY, run_dirs, run_train
+from tests.helpers import ROOT, train_tiny
 from tests.test_inference import run_script
 
 load_builtins()
@@ -24,16 +24,10 @@ PROMPTS = [
 ]
 
 
-def _train(out: Path, *args: str) -> Path:
-    result = run_train([*TINY, *args], out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (run_dir,) = run_dirs(out)
-    return run_dir
-
-
 @pytest.fixture(scope="module")
-def lora_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train(tmp_path_factory.mktemp("export"), "method=lora")
+def lora_run(tmp_path_factory: pytest.TempPathFactory, train_py: object) -> Path:
+    """One tiny LoRA run for the module (train_py: its users are e2e)."""
+    return train_tiny(tmp_path_factory.mktemp("export"), "method=lora")
 
 
 @pytest.fixture(scope="module")
@@ -150,11 +144,12 @@ def test_refusal_reason_follows_the_capabilities() -> None:
     assert refusal_reason("demo", Capabilities(merges_dequantized=True)) is None  # QLoRA
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not PREFIX_LANDED, reason="method=prefix is not registered yet")
 def test_prefix_tuning_export_is_refused_with_the_reason(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    run_dir = _train(tmp_path_factory.mktemp("prefix"), "method=prefix")
+    run_dir = train_tiny(tmp_path_factory.mktemp("prefix"), "method=prefix")
     for export_format in ("merged", "onnx"):
         result = run_script("export.py", [f"run_dir={run_dir}", f"format={export_format}"])
         assert result.returncode == 2
@@ -163,11 +158,12 @@ def test_prefix_tuning_export_is_refused_with_the_reason(
     assert not (run_dir / "export").exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not QLORA_LANDED, reason="method=qlora is not registered yet")
 def test_qlora_export_dequantizes_to_the_compute_dtype(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    run_dir = _train(tmp_path_factory.mktemp("qlora"), "method=qlora")
+    run_dir = train_tiny(tmp_path_factory.mktemp("qlora"), "method=qlora")
     result = run_script("export.py", [f"run_dir={run_dir}", "format=merged"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "the quantized base was dequantized to float32" in result.stdout

@@ -15,6 +15,8 @@ import pytest
 
 from tests.helpers import ROOT, TINY, run_dirs, run_train
 
+pytestmark = pytest.mark.e2e  # every test here starts a subprocess
+
 # TINY with the batch and the learning rate left to each test.
 BASE = [a for a in TINY if not a.startswith(("dataset.batch_size", "optim.lr"))]
 SINGLE = [*BASE, "dataset.batch_size=4", "optim.lr=0.01", "hardware=cpu"]

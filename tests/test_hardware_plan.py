@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from framework.config.schema import register_schemas
@@ -19,7 +18,7 @@ from framework.methods.discovery import discover_methods
 from framework.models.quantization import QuantizationSpec
 from framework.training.checkpointing import readable
 from framework.training.hardware_plan import plan_hardware, quantization_for
-from tests.helpers import ROOT
+from tests.helpers import ROOT, compose_config
 
 register_schemas()
 discover_methods(ROOT / "plugins")
@@ -28,8 +27,7 @@ GPU_PRESETS = ("single_gpu", "multi_gpu", "multi_node")
 
 
 def compose_run(overrides: list[str]) -> DictConfig:
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=["model=tiny", *overrides])
+    return compose_config(overrides)
 
 
 def test_auto_resolves_to_the_cpu_without_gpus_and_to_every_gpu_with_them() -> None:

@@ -21,7 +21,7 @@ from framework.inference.generate import (
     prompt_ids,
     stop_token_ids,
 )
-from tests.helpers import ROOT, TINY, run_dirs, run_train
+from tests.helpers import ROOT, train_tiny
 
 
 def run_script(
@@ -39,12 +39,9 @@ def run_script(
 
 
 @pytest.fixture(scope="module")
-def lora_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("inference")
-    result = run_train([*TINY, "method=lora"], out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (run_dir,) = run_dirs(out)
-    return run_dir
+def lora_run(tmp_path_factory: pytest.TempPathFactory, train_py: object) -> Path:
+    """One tiny LoRA run for the module (train_py: its users are e2e)."""
+    return train_tiny(tmp_path_factory.mktemp("inference"), "method=lora")
 
 
 def test_evaluate_reproduces_the_validation_loss_in_metrics_json(lora_run: Path) -> None:
@@ -150,6 +147,7 @@ def test_top_p_sampling_keeps_only_the_nucleus() -> None:
     assert pick_next(logits, Sampling(), None) == 0
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("script", "args", "fragment"),
     [

@@ -11,21 +11,19 @@ from pathlib import Path
 import pytest
 
 from framework.training.loss_curve import read_series, write_loss_curve
-from tests.helpers import TINY, run_dirs, run_train
+from tests.helpers import train_tiny
 
 METRICS = ("train/loss", "val/loss", "tok/s", "peak_mem_mib")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _train(out: Path, logger: str, env: dict[str, str] | None = None) -> Path:
-    result = run_train([*TINY, f"logger={logger}"], out, extra_env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (run_dir,) = run_dirs(out)
-    return run_dir
+    return train_tiny(out, f"logger={logger}", extra_env=env)
 
 
 @pytest.fixture(scope="module")
-def csv_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def csv_run(tmp_path_factory: pytest.TempPathFactory, train_py: object) -> Path:
+    """One tiny run with the CSV logger (train_py: its users are e2e)."""
     return _train(tmp_path_factory.mktemp("csv"), "csv")
 
 
@@ -67,6 +65,7 @@ def test_loss_curve_png_is_drawn_and_linked_from_the_model_card(csv_run: Path) -
     assert f"python evaluate.py run_dir={csv_run}" in card
 
 
+@pytest.mark.e2e
 def test_tensorboard_receives_the_same_metrics(tmp_path_factory: pytest.TempPathFactory) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -118,6 +117,7 @@ def wandb_history(run_dir: Path) -> dict[str, list[float]]:
     return found
 
 
+@pytest.mark.e2e
 def test_wandb_offline_receives_the_same_metrics(tmp_path_factory: pytest.TempPathFactory) -> None:
     out = tmp_path_factory.mktemp("wandb")
     env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(out)}

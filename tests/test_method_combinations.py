@@ -21,6 +21,7 @@ discover_methods(ROOT / "plugins")
 QUANTIZED = ("qlora", "qdora", "lora_8bit")
 
 
+@pytest.mark.e2e
 def test_merge_request_is_refused_for_prefix_with_the_reason(tmp_path: Path) -> None:
     result = run_train([*TINY, "method=prefix", "run.merge=true"], tmp_path, timeout=60)
     assert result.returncode == 2, result.stderr[-2000:]
@@ -105,6 +106,7 @@ def test_targets_follow_the_architecture() -> None:
     assert apply_context(compose_run(["method=prefix"])).target_modules == ()
 
 
+@pytest.mark.e2e
 def test_qlora_trains_on_cpu_through_train_py(tmp_path: Path) -> None:
     result = run_train([*TINY, "method=qlora", "hardware=cpu"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -120,6 +122,7 @@ def test_qlora_trains_on_cpu_through_train_py(tmp_path: Path) -> None:
     assert "quant_type: nf4" in saved and "compute_dtype: float32" in saved
 
 
+@pytest.mark.e2e
 def test_merge_request_writes_a_merged_model(tmp_path: Path) -> None:
     args = [*TINY, "method=lora", "run.merge=true", "run.save_checkpoints=false"]
     result = run_train(args, tmp_path)

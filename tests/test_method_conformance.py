@@ -22,6 +22,10 @@ from tests.method_kit import Trained, compose_run, logits_of, reload_weights, sa
 from tests.method_kit import train_method as _train
 from tests.plugin_package import ENTRY_POINT_METHOD, install_entry_point_plugin
 
+# e2e: the session fixture below pip-installs the entry-point package (a subprocess), and every
+# method trains in-process (minutes on 2 cores).
+pytestmark = pytest.mark.e2e
+
 register_schemas()
 discover_methods(ROOT / "plugins")
 # Parametrized over what is registered now, plus the entry-point package the fixture installs.

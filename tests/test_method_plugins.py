@@ -37,7 +37,8 @@ class Impostor(Method[Cfg]):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(tmp_path_factory: pytest.TempPathFactory, train_py: object) -> Path:
+    """The entry-point package, pip-installed (a subprocess: its users are e2e)."""
     return install_entry_point_plugin(tmp_path_factory.mktemp("entry_point_site"))
 
 
@@ -55,12 +56,14 @@ def test_entry_point_package_is_found_and_trains(site: Path, tmp_path: Path) -> 
     assert (run_dir / "adapter" / "adapter_config.json").is_file()
 
 
+@pytest.mark.e2e
 def test_without_the_package_the_method_is_unknown(tmp_path: Path) -> None:
     result = run_train([f"method={ENTRY_POINT_METHOD}", "run.dry_run=true"], tmp_path, timeout=60)
     assert result.returncode == 2
     assert f"method={ENTRY_POINT_METHOD}" in result.stderr
 
 
+@pytest.mark.e2e
 def test_folder_plugin_is_selectable_by_train_py(tmp_path: Path) -> None:
     result = run_train(["method=loraplus", "method.lr_ratio=8", "run.dry_run=true"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -68,12 +71,14 @@ def test_folder_plugin_is_selectable_by_train_py(tmp_path: Path) -> None:
     assert "lr_ratio: 8.0" in result.stdout
 
 
+@pytest.mark.e2e
 def test_broken_plugin_stops_with_its_file_named(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text(BROKEN_PLUGIN)
     with pytest.raises(PluginError, match=r"broken\.py failed to import: ModuleNotFoundError"):
         load_plugin_folder(tmp_path)
 
 
+@pytest.mark.e2e
 def test_plugin_reusing_a_name_is_refused(tmp_path: Path) -> None:
     (tmp_path / "impostor.py").write_text(DUPLICATE_PLUGIN)
     with pytest.raises(PluginError, match="method 'lora' is registered twice"):

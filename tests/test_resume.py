@@ -18,6 +18,8 @@ from safetensors.torch import load_file
 from framework.training.checkpointing import checkpoints_newest_first, newest_readable
 from tests.helpers import ROOT, TINY, run_train
 
+pytestmark = pytest.mark.e2e  # every test here starts a subprocess
+
 # 40 steps over ~3 epochs of 14 batches: checkpoints land mid-epoch; dropout exercises the RNG.
 RESUMABLE = [
     *[a for a in TINY if not a.startswith("trainer.max_steps")],

@@ -16,6 +16,7 @@ SECRETS = {
 }
 
 
+@pytest.mark.e2e
 def test_environment_secrets_appear_nowhere_in_the_run_dir(tmp_path: Path) -> None:
     env = {**SECRETS, "WANDB_MODE": "offline"}
     result = run_train([*TINY, "logger=wandb"], tmp_path, extra_env=env)

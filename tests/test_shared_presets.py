@@ -12,6 +12,8 @@ import pytest
 
 from tests.helpers import ROOT, TINY, run_dirs, run_train
 
+pytestmark = pytest.mark.e2e  # every test here starts a subprocess
+
 PLUGIN = """
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin

@@ -15,6 +15,8 @@ import pytest
 
 from tests.helpers import ROOT, run_train
 
+pytestmark = pytest.mark.e2e  # every test here starts a subprocess
+
 FAST = [
     "model=tiny",
     "dataset.limit=32",

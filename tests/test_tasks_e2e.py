@@ -12,6 +12,8 @@ import pytest
 from tests.data_fixtures import classification_csv, instruction_jsonl, qa_jsonl, tagging_jsonl
 from tests.helpers import run_dirs, run_train
 
+pytestmark = pytest.mark.e2e  # every test here starts a subprocess
+
 FAST = [
     "dataset=file",
     "dataset.val_fraction=0.2",

@@ -22,6 +22,7 @@ def run(project_root: Path, task: Any) -> None:
     """Run `task(cfg)` under hydra.main with the project's conf/ and plugins/."""
     import hydra
 
+    from framework.cli.help import register_help_resolver
     from framework.config.schema import register_schemas
     from framework.methods.discovery import discover_methods
     from framework.sweeps.optuna_resume import register_resolver
@@ -35,6 +36,7 @@ def run(project_root: Path, task: Any) -> None:
     try:
         register_schemas()
         register_resolver()
+        register_help_resolver()
         discover_methods(project_root / "plugins")
         args = _hydra_args(argv)
         informational = args.help or args.hydra_help or args.info or args.shell_completion

@@ -64,20 +64,14 @@ def _listed(problems: list[str]) -> str:
     return "\n  ".join(["the command cannot run:", *problems])
 
 
-def help_text(config_dir: Path, tool: str) -> str:
-    """Usage and the tool's config file (its keys, defaults and comments)."""
-    from framework.cli.tool_configs import USAGE
-
-    text = (config_dir / f"{tool}.yaml").read_text(encoding="utf-8")
-    return f"usage: {USAGE[tool]}\n\nkeys (key=value), from conf/{tool}.yaml:\n\n{text}"
-
-
 def run_tool(project_root: Path, tool: str, task: Callable[[DictConfig], None]) -> None:
     """Compose and check the tool's config, register methods, then run task(cfg)."""
     argv = sys.argv[1:]
     config_dir = project_root / "conf"
     if any(a in ("-h", "--help") for a in argv):
-        print(help_text(config_dir, tool))
+        from framework.cli.help import tool_help
+
+        print(tool_help(config_dir, tool))
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -40,7 +40,7 @@ class ModelConfig:
 
 @dataclass
 class MethodConfig:
-    """Base of every method's config; each method subclasses it with its own fields."""
+    """How the model is fine-tuned (LoRA, QLoRA, ...): one subclass per method, its own fields."""
 
     name: str = MISSING
 
