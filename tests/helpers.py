@@ -43,7 +43,7 @@ def compose_config(
     global _registered
     if not _registered:
         from framework.config.schema import register_schemas
-        from framework.plugins import discover_methods
+        from framework.methods.discovery import discover_methods
 
         register_schemas()
         discover_methods(ROOT / "plugins")

@@ -16,6 +16,7 @@ from framework.training.run_lock import exclusive_run_dir
 from tests.helpers import ROOT
 
 
+@pytest.mark.e2e
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path: Path) -> None:
     holder = subprocess.Popen(
         [
