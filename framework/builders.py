@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from framework.builders_data import row_spec, source_spec
 from framework.data.cache import EncodedCache
+from framework.data.chat_templates import apply_chat_template_setting
 from framework.data.datamodule import RowEncoder, TaskDataModule
 from framework.data.encoders import CausalEncoder, LabelEncoder, SpanEncoder, TagEncoder
 from framework.data.load import load_rows
@@ -31,7 +32,8 @@ def build_source(model: DictConfig) -> ModelSource:
 
 def build_tokenizer(model: DictConfig, source: ModelSource, cache_dir: Path) -> Any:
     """The model's tokenizer (with chat template), cached when converted from GGUF."""
-    return load_tokenizer(source, cache_dir, bool(model.trust_remote_code))
+    tokenizer = load_tokenizer(source, cache_dir, bool(model.trust_remote_code))
+    return apply_chat_template_setting(tokenizer, model.get("chat_template"))
 
 
 def base_model_factory(
@@ -101,6 +103,7 @@ def build_encoder(
         dataset.system_prompt,
         bool(dataset.packing),
         int(dataset.batch_size),
+        str(dataset.train_on),
     )
 
 
