@@ -25,7 +25,10 @@ def train(cfg: DictConfig) -> float:
         return float("nan")
     if problems:
         raise UserError("\n  ".join(["the run cannot start:", *problems]))
+    from framework.models.checks import check_before_launch
     from framework.training.job import Job
+
+    check_before_launch(cfg)  # chat template x rows, with the tokenizer only (no weights)
     from framework.training.ranks import log_rank_config, ranks_join_this_run
     from framework.training.trainer_factory import close_loggers
 
