@@ -61,6 +61,8 @@ def architecture_problems(model: DictConfig) -> list[str]:
     """model.architecture against the folder's config.json; random init builds a known one."""
     arch = str(model.architecture)
     found: list[str] = []
+    if arch in REFUSED_MODEL_TYPES:
+        found.append(f"model={model.name} is refused: {REFUSED_MODEL_TYPES[arch]}")
     folder = _local_folder(model)
     config = folder / "config.json" if folder else None
     if config is not None and config.is_file():
