@@ -30,11 +30,13 @@ def train(cfg: DictConfig) -> float:
     if problems:
         raise UserError("\n  ".join(["the run cannot start:", *problems]))
     from framework.builders.trainer import close_loggers
+    from framework.models.checks import check_before_launch
     from framework.training.job import Job
     from framework.training.ranks import log_rank_config, ranks_join_this_run
     from framework.training.run_lock import exclusive_run_dir, is_rank_zero_launch
     from framework.training.run_record import write_hydra_record
 
+    check_before_launch(cfg)  # chat template x rows, with the tokenizer only (no weights)
     started = time.perf_counter()
     log_rank_config(cfg)
     with (

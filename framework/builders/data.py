@@ -81,6 +81,7 @@ def build_encoder(
         dataset.system_prompt,
         bool(dataset.packing),
         int(dataset.batch_size),
+        str(dataset.train_on),
     )
 
 

@@ -23,9 +23,11 @@ def build_source(model: DictConfig) -> ModelSource:
 
 def build_tokenizer(model: DictConfig, source: ModelSource, cache_dir: Path) -> Any:
     """The model's tokenizer (with chat template), cached when converted from GGUF."""
+    from framework.data.chat_templates import apply_chat_template_setting
     from framework.models.loader import load_tokenizer
 
-    return load_tokenizer(source, cache_dir, bool(model.trust_remote_code))
+    tokenizer = load_tokenizer(source, cache_dir, bool(model.trust_remote_code))
+    return apply_chat_template_setting(tokenizer, model.chat_template)
 
 
 def base_model_factory(

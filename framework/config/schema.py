@@ -36,6 +36,10 @@ class ModelConfig:
     target_modules: list[str] = field(default_factory=list)  # empty: architecture default
     trust_remote_code: bool = False
     dtype: str = "float32"
+    # A named chat template (framework/data/templates: chatml, phi3, llama3, ...) or a path to
+    # a .jinja file, set on the tokenizer (and saved with it); null: the tokenizer's own.
+    chat_template: str | None = None
+    license: str = ""  # the model's license (model card)
 
 
 @dataclass
@@ -118,6 +122,7 @@ class DatasetConfig:
     categories: list[str] = field(default_factory=list)  # bundled corpus topics; empty: all
     system_prompt: str | None = None
     train_on_prompt: bool = False
+    train_on: str = "all"  # chat rows: all (every assistant turn) | last_turn (the final reply)
     packing: bool = False  # causal LM: several examples per sequence, no cross-attention
     max_length: int = 128
     val_fraction: float = 0.05
@@ -272,6 +277,7 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
             "translation",
         ),
         "on_bad_row": ("error", "skip"),
+        "train_on": ("all", "last_turn"),
     },
     "task": {"name": TASKS},
     "optim": {"name": ("adamw", "sgd"), "scheduler": ("constant", "linear", "cosine")},
@@ -280,7 +286,7 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
         "wandb_mode": ("offline", "online", "disabled"),
     },
     "model": {
-        "architecture": ("llama", "phi3", "bert"),
+        "architecture": ("llama", "phi3", "mistral", "qwen2", "gemma2", "bert"),
         "dtype": ("float32", "bfloat16", "float16"),
     },
 }

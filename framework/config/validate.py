@@ -20,6 +20,7 @@ from framework.config.strict import strict_problems
 from framework.errors import allowed_list, did_you_mean
 from framework.methods.base import ApplyContext, Method
 from framework.methods.registry import get_method, method_names
+from framework.models.checks import model_problems
 from framework.models.quantization import spec_problems
 
 
@@ -209,7 +210,7 @@ def all_problems(cfg: DictConfig) -> list[str]:
         return strict
     found = choice_problems(cfg) + range_problems(cfg)
     found += task_problems(cfg) if not found else []
-    found += file_problems(cfg)
+    found += file_problems(cfg) + model_problems(cfg)
     found += hardware_problems(cfg) if not found else []
     if found:
         return found

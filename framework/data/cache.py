@@ -18,7 +18,7 @@ from framework.data.rows import Row
 log = logging.getLogger(__name__)
 
 # Bump when an encoder's output changes for the same rows, settings and tokenizer.
-ENCODER_VERSION = 1
+ENCODER_VERSION = 2  # 2: chat masks derived from inference prompts
 EXAMPLE_TYPES: dict[str, type[Any]] = {"Encoded": Encoded, "Classified": Classified, "Span": Span}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from framework.data.packing import pack, padding_ratio
-from framework.data.render import IGNORE_INDEX, Encoded, encode, segments
+from framework.data.render import IGNORE_INDEX, Encoded, chat_examples, encode_pieces
 from framework.data.rows import ChatRow, LabelRow, PairRow, QARow, Row, TagRow, TextRow
 from framework.errors import UserError
 
@@ -83,10 +83,12 @@ class CausalEncoder:
         system_prompt: str | None,
         packing: bool,
         batch_size: int,
+        train_on: str = "all",
     ) -> None:
         self.tokenizer, self.max_length = tokenizer, max_length
         self.train_on_prompt, self.system_prompt = train_on_prompt, system_prompt
         self.packing, self.batch_size = packing, batch_size
+        self.train_on = train_on  # all: every assistant turn | last_turn: only the final reply
 
     def encode(self, rows: list[Row], stats: EncodeStats) -> list[Encoded]:
         out: list[Encoded] = []
@@ -126,8 +128,8 @@ class CausalEncoder:
     def _encode_row(self, row: Row) -> list[Encoded]:
         if isinstance(row, TextRow):
             return self._text_blocks(row.text)
-        pieces = segments(as_chat(row), self.tokenizer, self.system_prompt)
-        return [encode(pieces, self.tokenizer, self.max_length, self.train_on_prompt)]
+        examples = chat_examples(as_chat(row), self.tokenizer, self.system_prompt, self.train_on)
+        return [encode_pieces(p, self.max_length, self.train_on_prompt) for p in examples]
 
     def _text_blocks(self, text: str) -> list[Encoded]:
         """Raw text plus EOS, cut into max_length blocks; loss on every token."""

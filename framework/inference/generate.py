@@ -42,9 +42,9 @@ def prompt_ids(tokenizer: Any, messages: list[Message]) -> list[int]:
         eos = tokenizer.eos_token or ""
         text = "".join(m["content"] + (eos if m["role"] == "assistant" else "\n") for m in messages)
     else:
-        text = str(
-            tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        )
+        from framework.data.render import render_prompt
+
+        text = render_prompt(tokenizer, messages)  # the same function training masks from
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 

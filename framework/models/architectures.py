@@ -23,12 +23,53 @@ MODULE_SETS: dict[str, dict[str, tuple[str, ...]]] = {
         "ia3": ("qkv_proj", "down_proj"),
         "feedforward": ("down_proj",),
     },
+    # Same projection names as Llama (Qwen2 adds biases on q/k/v; Gemma 2 soft-caps logits).
+    "mistral": {
+        "linear": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+        "attention": ("q_proj", "k_proj", "v_proj", "o_proj"),
+        "ia3": ("k_proj", "v_proj", "down_proj"),
+        "feedforward": ("down_proj",),
+    },
+    "qwen2": {
+        "linear": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+        "attention": ("q_proj", "k_proj", "v_proj", "o_proj"),
+        "ia3": ("k_proj", "v_proj", "down_proj"),
+        "feedforward": ("down_proj",),
+    },
+    "gemma2": {
+        "linear": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+        "attention": ("q_proj", "k_proj", "v_proj", "o_proj"),
+        "ia3": ("k_proj", "v_proj", "down_proj"),
+        "feedforward": ("down_proj",),
+    },
     "bert": {
         "linear": ("query", "key", "value", "dense"),
         "attention": ("query", "key", "value"),
         "ia3": ("key", "value", "output.dense"),
         "feedforward": ("output.dense",),
     },
+}
+# Every module name a method may target, per architecture (checked before launch).
+MODULE_NAMES: dict[str, tuple[str, ...]] = {
+    arch: tuple(
+        sorted({name for names in sets.values() for name in names} | {"lm_head", "embed_tokens"})
+    )
+    for arch, sets in MODULE_SETS.items()
+}
+MODULE_NAMES["bert"] = (*MODULE_NAMES["bert"], "intermediate.dense", "attention.output.dense")
+# config.json model_type -> architecture key.
+MODEL_TYPES = {
+    "llama": "llama",
+    "phi3": "phi3",
+    "mistral": "mistral",
+    "qwen2": "qwen2",
+    "gemma2": "gemma2",
+    "bert": "bert",
+}
+# Families refused, with the reason.
+REFUSED_MODEL_TYPES = {
+    "phi3small": "Phi-3-small needs trust_remote_code (custom modeling code) and the tiktoken "
+    "tokenizer (cl100k), which this framework does not load; use phi3_mini or phi3_medium",
 }
 TARGET_KINDS = ("linear", "attention", "ia3", "feedforward", "none")
 
@@ -44,6 +85,9 @@ class BlockLayout:
 BLOCK_LAYOUTS: dict[str, BlockLayout] = {
     "llama": BlockLayout(blocks="model.layers", final_norm="model.norm"),
     "phi3": BlockLayout(blocks="model.layers", final_norm="model.norm"),
+    "mistral": BlockLayout(blocks="model.layers", final_norm="model.norm"),
+    "qwen2": BlockLayout(blocks="model.layers", final_norm="model.norm"),
+    "gemma2": BlockLayout(blocks="model.layers", final_norm="model.norm"),
     "bert": BlockLayout(blocks="encoder.layer", final_norm=""),
 }
 

@@ -22,7 +22,7 @@ def load_task_model(
 ) -> torch.nn.Module:
     """The base model for `task`; a new head is initialised from `spec.seed` (reproducible)."""
     if task == "causal_lm":
-        return load_causal_lm(spec)
+        return load_causal_lm(spec, architecture)
     import torch
     import transformers
 

@@ -57,7 +57,7 @@ def load_tokenizer(source: ModelSource, cache_dir: Path, trust_remote_code: bool
     return tok
 
 
-def load_causal_lm(spec: BaseSpec) -> torch.nn.Module:
+def load_causal_lm(spec: BaseSpec, architecture: str = "llama") -> torch.nn.Module:
     """The base causal LM: random from a config, converted GGUF, local folder or hub.
 
     With a quantization spec the weights are loaded through bitsandbytes (4- or 8-bit).
@@ -68,7 +68,9 @@ def load_causal_lm(spec: BaseSpec) -> torch.nn.Module:
     torch_dtype = getattr(torch, spec.dtype)
     quantization, source = spec.quantization, spec.source
     if spec.random_init is not None:
-        model = build_random_llama(spec.random_init, spec.vocab_size, spec.seed).to(torch_dtype)
+        model = build_random_model(architecture, spec.random_init, spec.vocab_size, spec.seed).to(
+            torch_dtype
+        )
         return quantize_in_memory(model, quantization) if quantization else model
     quantized = {"quantization_config": bnb_config(quantization)} if quantization else {}
     quantized["use_safetensors"] = True  # never unpickle weights
@@ -84,10 +86,10 @@ def random_config(
     architecture: str, init: RandomInitConfig, vocab_size: int, pad_token_id: int, **extra: Any
 ) -> Any:
     """A small transformers config of the architecture (random weights, for tests)."""
-    from transformers import BertConfig, LlamaConfig
+    import transformers
 
     if architecture == "bert":
-        return BertConfig(
+        return transformers.BertConfig(
             vocab_size=vocab_size,
             hidden_size=init.hidden_size,
             num_hidden_layers=init.num_layers,
@@ -97,7 +99,12 @@ def random_config(
             pad_token_id=pad_token_id,
             **extra,
         )
-    return LlamaConfig(
+    config_class = getattr(transformers, RANDOM_CONFIG_CLASSES.get(architecture, "LlamaConfig"))
+    family = dict(RANDOM_FAMILY_FEATURES.get(architecture, {}))
+    if architecture == "gemma2":
+        family["head_dim"] = init.hidden_size // init.num_heads
+        family["query_pre_attn_scalar"] = init.hidden_size // init.num_heads
+    return config_class(
         vocab_size=vocab_size,
         hidden_size=init.hidden_size,
         intermediate_size=init.intermediate_size,
@@ -106,21 +113,43 @@ def random_config(
         num_key_value_heads=init.num_kv_heads,
         max_position_embeddings=init.max_position_embeddings,
         pad_token_id=pad_token_id,
-        **extra,
+        **(family | extra),
     )
 
 
-def build_random_llama(init: RandomInitConfig, vocab_size: int, seed: int) -> torch.nn.Module:
-    """A tiny Llama with random weights, deterministic for a seed."""
+# transformers config class per decoder architecture (random_init builds the named one).
+RANDOM_CONFIG_CLASSES = {
+    "llama": "LlamaConfig",
+    "phi3": "Phi3Config",  # fused qkv_proj and gate_up_proj
+    "mistral": "MistralConfig",
+    "qwen2": "Qwen2Config",  # biases on q/k/v
+    "gemma2": "Gemma2Config",  # logit soft-capping, tied embeddings
+}
+RANDOM_FAMILY_FEATURES: dict[str, dict[str, Any]] = {
+    "mistral": {"sliding_window": None},
+    "gemma2": {"final_logit_softcapping": 30.0, "attn_logit_softcapping": 50.0},
+}
+
+
+def build_random_model(
+    architecture: str, init: RandomInitConfig, vocab_size: int, seed: int
+) -> torch.nn.Module:
+    """A tiny model of the architecture with random weights, deterministic for a seed."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    tied = architecture not in ("phi3", "mistral")
     config = random_config(
-        "llama", init, vocab_size, 2, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2
+        architecture, init, vocab_size, 2, tie_word_embeddings=tied, bos_token_id=1, eos_token_id=2
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+
+
+def build_random_llama(init: RandomInitConfig, vocab_size: int, seed: int) -> torch.nn.Module:
+    """A tiny Llama with random weights, deterministic for a seed."""
+    return build_random_model("llama", init, vocab_size, seed)
 
 
 def convert_gguf(source: ModelSource, cache_dir: Path) -> Path:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framework.data.render import segments
+from framework.data.render import RenderError, chat_pieces
 from framework.data.rows import ChatRow
 from framework.inference.generate import stop_token_ids
 
@@ -31,12 +31,16 @@ def check_chat_template_eos(tokenizer: Any, model: Any, system_prompt: str | Non
     if tokenizer.chat_template is None:
         return EosCheck(False, "the tokenizer has no chat template (plain rendering)")
     stop_ids = stop_token_ids(tokenizer, model)
-    answers = [text for text, answer in segments(PROBE, tokenizer, system_prompt) if answer]
+    try:
+        pieces = chat_pieces(PROBE, tokenizer, system_prompt)
+    except RenderError as error:
+        return EosCheck(False, str(error))
+    answers = [ids for ids, answer in pieces if answer]
     if not answers or not stop_ids:
         return EosCheck(False, "no assistant turn or no EOS token to compare")
-    ids = list(tokenizer(answers[-1], add_special_tokens=False)["input_ids"])
+    ids = list(answers[-1])  # the trained tokens of the reply, as training sees them
     while ids and ids[-1] not in stop_ids and not tokenizer.decode([ids[-1]]).strip():
-        ids.pop()  # trailing newlines after the end-of-turn token
+        ids.pop()  # trailing whitespace after the end-of-turn token
     names = ", ".join(f"{tokenizer.convert_ids_to_tokens(i)}={i}" for i in stop_ids)
     last = tokenizer.convert_ids_to_tokens(ids[-1]) if ids else "nothing"
     if ids and ids[-1] in stop_ids:
