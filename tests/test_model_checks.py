@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from framework.config.schema import RandomInitConfig
 from framework.models.loader import build_random_model
 from tests.family_kit import smollm2_tokenizer
 from tests.helpers import TINY, run_train
+
+pytestmark = pytest.mark.e2e  # train.py in a subprocess
 
 NO_WEIGHTS = "loading weights"  # never reached: the checks run before the job is built
 

@@ -168,8 +168,8 @@ def check_before_launch(cfg: DictConfig) -> None:
     """Load the tokenizer and rows (no weights) and stop with exit 2 on a template problem."""
     if str(cfg.task.name) != "causal_lm":
         return
-    from framework.builders import build_source, build_tokenizer
-    from framework.builders_data import row_spec, source_spec
+    from framework.builders.data import row_spec, source_spec
+    from framework.builders.model import build_source, build_tokenizer
     from framework.data.load import load_rows
 
     tokenizer = build_tokenizer(cfg.model, build_source(cfg.model), Path(str(cfg.paths.cache_dir)))
