@@ -44,7 +44,7 @@ test-all: install  ## everything, including real-model runs
 	$(PY) -m pytest -q $(ARGS)
 
 presets: install  ## every preset of every group, with its description
-	$(PY) -m framework.presets
+	$(PY) -m framework.cli.list_presets
 
 lint: install
 	$(PY) -m ruff check framework plugins tests train.py

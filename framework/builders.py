@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig
 
 from framework.builders_data import row_spec, source_spec
+from framework.data import encoders
 from framework.data.cache import EncodedCache
 from framework.data.datamodule import RowEncoder, TaskDataModule
-from framework.data.encoders import CausalEncoder, LabelEncoder, SpanEncoder, TagEncoder
+from framework.data.encoders import CausalEncoder
 from framework.data.load import load_rows
 from framework.data.rows import LabelRow, Row, TagRow
 from framework.data.split import split_rows
@@ -19,6 +20,7 @@ from framework.models.heads import load_task_model
 from framework.models.loader import BaseSpec, load_tokenizer
 from framework.models.quantization import QuantizationSpec
 from framework.models.source import ModelSource, resolve_source
+from framework.tasks.registry import CAUSAL_LM, task_spec
 from framework.training.optim import OptimizerSpec
 
 
@@ -67,7 +69,8 @@ def base_model_factory(
 
 def label_names(task: str, configured: list[str], rows: list[Row]) -> tuple[str, ...]:
     """Class labels (seq_cls) or BIO tags (token_cls): configured, else found in the rows."""
-    if task not in ("seq_cls", "token_cls"):
+    kind = task_spec(task).labels
+    if not kind:
         return ()
     if configured:
         return tuple(str(label) for label in configured)
@@ -77,7 +80,7 @@ def label_names(task: str, configured: list[str], rows: list[Row]) -> tuple[str,
             found.add(row.label)
         elif isinstance(row, TagRow):
             found.update(row.tags)
-    if task == "token_cls":
+    if kind == "tags":
         found.add("O")
         return ("O", *sorted(found - {"O"}))
     return tuple(sorted(found))
@@ -88,12 +91,10 @@ def build_encoder(
 ) -> RowEncoder:
     """The task's encoder with the dataset's flat settings."""
     length = int(dataset.max_length)
-    if task == "seq_cls":
-        return LabelEncoder(tokenizer, length, labels)
-    if task == "token_cls":
-        return TagEncoder(tokenizer, length, labels)
-    if task == "qa":
-        return SpanEncoder(tokenizer, length)
+    spec = task_spec(task)
+    if not spec.generative:  # the encoder the task table names: (tokenizer, length[, labels])
+        args = (tokenizer, length, labels) if spec.labels else (tokenizer, length)
+        return cast(RowEncoder, getattr(encoders, spec.encoder)(*args))
     return CausalEncoder(
         tokenizer,
         length,
@@ -108,7 +109,7 @@ def build_datamodule(
     dataset: DictConfig,
     tokenizer: Any,
     seed: int,
-    task: str = "causal_lm",
+    task: str = CAUSAL_LM,
     cache_dir: Path | None = None,
 ) -> TaskDataModule:
     """Rows from the preset's source, split, encoded for the task (cached under cache_dir)."""

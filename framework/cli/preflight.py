@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from framework.cli.compose_errors import describe
 from framework.config.validate import all_problems
 from framework.errors import UserError
-from framework.sweeps.targets import target_problems
+from framework.sweeps.targets import disallowed_target_problems
 
 MAX_SWEEP_COMBINATIONS = 64
 
@@ -38,7 +38,7 @@ def check_overrides(config_dir: Path, config_name: str, overrides: list[str]) ->
         cfg = _compose(config_dir, config_name, user)
     except Exception as error:
         raise UserError(describe(error, base)) from None
-    problems = target_problems(cfg) + all_problems(cfg)
+    problems = disallowed_target_problems(cfg) + all_problems(cfg)
     if problems and not cfg.run.dry_run:  # a dry run prints them with its plan, then exits 2
         raise UserError("\n  ".join(["the run cannot start:", *problems]))
     return cfg

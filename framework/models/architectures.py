@@ -31,6 +31,8 @@ MODULE_SETS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 TARGET_KINDS = ("linear", "attention", "ia3", "feedforward", "none")
+ARCHITECTURES = tuple(MODULE_SETS)  # the allowed model.architecture values
+ENCODER_ARCHITECTURES = ("bert",)  # encoders: no causal LM head (task=causal_lm refuses them)
 
 
 @dataclass(frozen=True)

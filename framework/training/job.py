@@ -20,10 +20,11 @@ from framework.builders import (
     trainer_arguments,
 )
 from framework.config.validate import apply_context, build_method
-from framework.data.datamodule import ChatDataModule
+from framework.data.datamodule import TaskDataModule
 from framework.errors import UserError
 from framework.tasks.generation import build_generation_eval, generation_report
 from framework.tasks.objectives import build_objective
+from framework.tasks.registry import task_spec
 from framework.training.artifacts import (
     model_card,
     redact,
@@ -61,7 +62,7 @@ class Job:
     cfg: DictConfig
     run_dir: Path
     tokenizer: Any
-    datamodule: ChatDataModule
+    datamodule: TaskDataModule
     module: FineTuneModule
     trainer: pl.Trainer
     throughput: Throughput
@@ -208,7 +209,7 @@ class Job:
         del reloaded
         self.tokenizer.save_pretrained(str(self.run_dir / "tokenizer"))
         samples = self._write_samples()
-        if str(cfg.task.name) == "causal_lm":
+        if task_spec(str(cfg.task.name)).generative:
             metrics["chat_template_eos_ok"] = self._check_eos(net)
         write_text_atomically(
             self.run_dir / "config.yaml", redact(OmegaConf.to_yaml(cfg, resolve=True))
