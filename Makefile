@@ -47,7 +47,7 @@ test-all: install  ## everything, including real-model runs
 	$(PY) -m pytest -q $(ARGS)
 
 presets: install  ## every preset of every group, with its description
-	$(PY) -m framework.presets
+	$(PY) -m framework.cli.list_presets
 
 layout: install  ## rewrite the README's layout tree from the module docstrings
 	$(PY) -m framework.cli.layout --write

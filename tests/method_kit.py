@@ -15,7 +15,8 @@ from framework.config.schema import RandomInitConfig
 from framework.methods.base import ApplyContext, Method
 from framework.models.loader import BaseSpec, load_causal_lm
 from framework.models.source import ModelSource
-from framework.training.module import FineTuneModule, token_loss_sum
+from framework.tasks.objectives import token_loss_sum
+from framework.training.module import FineTuneModule
 from framework.training.optim import OptimizerSpec
 from tests.helpers import compose_config
 

@@ -82,7 +82,7 @@ def test_package_presets_are_on_the_search_path(installed: dict[str, str], tmp_p
 def test_presets_listing_shows_package_presets(installed: dict[str, str]) -> None:
     env = {**os.environ, **installed}
     result = subprocess.run(
-        [sys.executable, "-m", "framework.presets"],
+        [sys.executable, "-m", "framework.cli.list_presets"],
         cwd=ROOT,
         env=env,
         capture_output=True,

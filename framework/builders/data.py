@@ -7,12 +7,13 @@ anything heavy loads.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig
 
 from framework.data.formats import RowSpec
 from framework.data.load import SourceSpec
+from framework.tasks.registry import CAUSAL_LM, task_spec
 
 if TYPE_CHECKING:
     from framework.data.datamodule import RowEncoder, TaskDataModule
@@ -45,7 +46,8 @@ def label_names(task: str, configured: list[str], rows: list[Row]) -> tuple[str,
     """Class labels (seq_cls) or BIO tags (token_cls): configured, else found in the rows."""
     from framework.data.rows import LabelRow, TagRow
 
-    if task not in ("seq_cls", "token_cls"):
+    kind = task_spec(task).labels
+    if not kind:
         return ()
     if configured:
         return tuple(str(label) for label in configured)
@@ -55,7 +57,7 @@ def label_names(task: str, configured: list[str], rows: list[Row]) -> tuple[str,
             found.add(row.label)
         elif isinstance(row, TagRow):
             found.update(row.tags)
-    if task == "token_cls":
+    if kind == "tags":
         found.add("O")
         return ("O", *sorted(found - {"O"}))
     return tuple(sorted(found))
@@ -65,16 +67,14 @@ def build_encoder(
     task: str, dataset: DictConfig, *, tokenizer: Any, labels: tuple[str, ...]
 ) -> RowEncoder:
     """The task's encoder with the dataset's flat settings."""
-    from framework.data.encoders import CausalEncoder, LabelEncoder, SpanEncoder, TagEncoder
+    from framework.data import encoders
 
     length = int(dataset.max_length)
-    if task == "seq_cls":
-        return LabelEncoder(tokenizer, length, labels)
-    if task == "token_cls":
-        return TagEncoder(tokenizer, length, labels)
-    if task == "qa":
-        return SpanEncoder(tokenizer, length)
-    return CausalEncoder(
+    spec = task_spec(task)
+    if not spec.generative:  # the encoder the task table names: (tokenizer, length[, labels])
+        args = (tokenizer, length, labels) if spec.labels else (tokenizer, length)
+        return cast("RowEncoder", getattr(encoders, spec.encoder)(*args))
+    return encoders.CausalEncoder(
         tokenizer,
         length,
         bool(dataset.train_on_prompt),
@@ -90,7 +90,7 @@ def build_datamodule(
     *,
     tokenizer: Any,
     seed: int,
-    task: str = "causal_lm",
+    task: str = CAUSAL_LM,
     cache_dir: Path | None = None,
 ) -> TaskDataModule:
     """Rows from the preset's source, split, encoded for the task (cached under cache_dir)."""

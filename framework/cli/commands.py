@@ -8,8 +8,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from framework.errors import UserError
+from framework.errors import UserError, allowed_list
 from framework.inference.run_dir import RunDir, open_run_dir
+from framework.tasks.registry import CAUSAL_LM, TASKS
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,11 @@ def evaluate_command(cfg: DictConfig) -> None:
 
 
 def _require_causal_lm(run: RunDir, tool: str) -> None:
-    if run.task != "causal_lm":
+    generative = [name for name, spec in TASKS.items() if spec.generative]
+    if run.task not in generative:
         raise UserError(
-            f"{tool} works on task=causal_lm runs; this run's task is {run.task} "
-            f"(allowed: causal_lm). evaluate.py scores it with its task's metrics."
+            f"{tool} works on task={CAUSAL_LM} runs; this run's task is {run.task} "
+            f"(allowed: {allowed_list(generative)}). evaluate.py scores it with its task's metrics."
         )
 
 

@@ -14,7 +14,7 @@ from framework.cli.compose_errors import describe
 from framework.config.strict import strict_problems
 from framework.config.validate import all_problems
 from framework.errors import UserError
-from framework.sweeps.targets import target_problems
+from framework.sweeps.targets import disallowed_target_problems
 
 MAX_SWEEP_COMBINATIONS = 1024
 
@@ -41,7 +41,7 @@ def check_overrides(config_dir: Path, config_name: str, overrides: list[str]) ->
     except Exception as error:
         raise UserError(describe(error, base)) from None
     try:
-        problems = target_problems(cfg) + all_problems(cfg)
+        problems = disallowed_target_problems(cfg) + all_problems(cfg)
     except UserError:
         raise
     except Exception as error:  # a config not built on hydratune's schema: refuse, never skip

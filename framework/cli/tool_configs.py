@@ -14,7 +14,7 @@ from framework.errors import allowed_list, did_you_mean
 class EvaluateConfig:
     """python evaluate.py run_dir=<dir> [split=val]."""
 
-    run_dir: str = MISSING
+    run_dir: str = MISSING  # the folder train.py printed at the end ("run dir: ...")
     split: str = "val"  # val (held out) | train_eval (the train sample scored in training) | train
     limit: int | None = None  # score at most this many rows of the split
     batch_size: int | None = None  # default: the run's dataset.eval_batch_size
@@ -25,15 +25,15 @@ class EvaluateConfig:
 class GenerateConfig:
     """python generate.py run_dir=<dir> [prompt=...]; without a prompt: interactive chat."""
 
-    run_dir: str = MISSING
-    prompt: str | None = None
-    system_prompt: str | None = None  # default: the run's dataset.system_prompt
-    max_new_tokens: int = 128
+    run_dir: str = MISSING  # the folder train.py printed at the end ("run dir: ...")
+    prompt: str | None = None  # one user message; taken verbatim (commas and quotes are fine)
+    system_prompt: str | None = None  # default: the run's dataset.system_prompt, as in training
+    max_new_tokens: int = 128  # generation also stops at the tokenizer's EOS
     do_sample: bool = False  # false: greedy
-    temperature: float = 0.7
-    top_p: float = 0.9
+    temperature: float = 0.7  # with do_sample=true
+    top_p: float = 0.9  # with do_sample=true
     seed: int = 0
-    backend: str = "torch"  # torch | onnx (runs <run_dir>/export/onnx with onnxruntime)
+    backend: str = "torch"  # torch (base + adapter) | onnx (<run_dir>/export/onnx, onnxruntime)
     onnx_dir: str | None = None  # default: <run_dir>/export/onnx
     device: str = "auto"  # auto | cpu | cuda (torch backend)
 
@@ -53,7 +53,7 @@ class ParityConfig:
 class ExportConfig:
     """python export.py run_dir=<dir> format=merged|onnx."""
 
-    run_dir: str = MISSING
+    run_dir: str = MISSING  # the folder train.py printed at the end ("run dir: ...")
     format: str = "merged"  # merged (safetensors for plain transformers) | onnx
     output_dir: str | None = None  # default: <run_dir>/export/<format>
     opset: int = 18  # ONNX opset (torch.onnx dynamo exporter)

@@ -8,6 +8,10 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from framework.data.formats import COLUMN_FIELDS, FORMAT_NAMES
+from framework.models.architectures import ARCHITECTURES
+from framework.tasks.registry import CAUSAL_LM, TASK_NAMES
+
 
 @dataclass
 class RandomInitConfig:
@@ -27,7 +31,7 @@ class ModelConfig:
 
     name: str = MISSING
     description: str = ""
-    architecture: str = MISSING  # llama | phi3 | bert (selects default target modules)
+    architecture: str = MISSING  # one of ARCHITECTURES (selects default target modules)
     hub_id: str | None = None  # e.g. microsoft/Phi-3-mini-4k-instruct
     local_path: str | None = None  # a folder with config.json + safetensors
     gguf_package: str | None = None  # a pip package shipping a GGUF file
@@ -76,26 +80,6 @@ class HardwareConfig:
     refuses: dict[str, str] = field(default_factory=dict)
 
 
-# Every format's fields (framework.data.formats.FIELDS), each mappable by dataset.columns.<field>.
-COLUMN_FIELDS = (
-    "messages",
-    "instruction",
-    "input",
-    "output",
-    "prompt",
-    "completion",
-    "text",
-    "label",
-    "tokens",
-    "tags",
-    "context",
-    "question",
-    "answers",
-    "source",
-    "target",
-)
-
-
 @dataclass
 class DatasetConfig:
     """A dataset preset: where rows come from, their format and how they are rendered.
@@ -111,8 +95,7 @@ class DatasetConfig:
     path: str | None = None  # the file, the save_to_disk folder, or the hub id
     split: str = "train"  # for source=disk (a DatasetDict) and source=hub
     encoding: str = "utf-8"  # local text files; UTF-8 with or without a byte-order mark
-    format: str = "auto"  # auto | chat | instruction | prompt_completion | text | classification
-    #                       | token_classification | qa | translation
+    format: str = "auto"  # one of framework.data.formats.FORMAT_NAMES (auto: detected per row)
     # format field -> column name in the data (null: the field's own name)
     columns: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(COLUMN_FIELDS))
     labels: list[str] = field(default_factory=list)  # class labels or BIO tags; empty: inferred
@@ -139,7 +122,7 @@ class DatasetConfig:
 class TaskConfig:
     """What is learnt and how it is scored: the model head, the loss and the metrics."""
 
-    name: str = "causal_lm"  # causal_lm | seq_cls | token_cls | qa
+    name: str = CAUSAL_LM  # one of framework.tasks.registry.TASK_NAMES
     description: str = ""
     # causal_lm: greedy generation on held-out rows at each validation, scored by the dataset
     # format (BLEU/chrF for translation, exact match/F1 for single-answer rows); 0 disables.
@@ -173,7 +156,7 @@ class OptimConfig:
     eps: float = 1e-8
     momentum: float = 0.0
     scheduler: str = "cosine"  # constant | linear | cosine
-    warmup_steps: int = 0
+    warmup_steps: int = 2
 
 
 @dataclass
@@ -226,7 +209,6 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
 
-TASKS = ("causal_lm", "seq_cls", "token_cls", "qa")
 # Corpora read from installed packages (framework.data.sources.CORPORA; a test keeps them equal).
 BUNDLED_CORPORA = (
     "chatterbot",
@@ -265,28 +247,18 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "dataset": {
         "source": ("file", "jsonl", "disk", "hub", *BUNDLED_CORPORA),
-        "format": (
-            "auto",
-            "chat",
-            "instruction",
-            "prompt_completion",
-            "text",
-            "classification",
-            "token_classification",
-            "qa",
-            "translation",
-        ),
+        "format": FORMAT_NAMES,
         "on_bad_row": ("error", "skip"),
         "train_on": ("all", "last_turn"),
     },
-    "task": {"name": TASKS},
+    "task": {"name": TASK_NAMES},
     "optim": {"name": ("adamw", "sgd"), "scheduler": ("constant", "linear", "cosine")},
     "logger": {
         "backend": ("csv", "tensorboard", "wandb"),
         "wandb_mode": ("offline", "online", "disabled"),
     },
     "model": {
-        "architecture": ("llama", "phi3", "mistral", "qwen2", "gemma2", "bert"),
+        "architecture": ARCHITECTURES,
         "dtype": ("float32", "bfloat16", "float16"),
     },
 }

@@ -20,8 +20,10 @@ from framework.config.strict import strict_problems
 from framework.errors import allowed_list, did_you_mean
 from framework.methods.base import ApplyContext, Method
 from framework.methods.registry import get_method, method_names
+from framework.models.architectures import ENCODER_ARCHITECTURES
 from framework.models.checks import model_problems
 from framework.models.quantization import spec_problems
+from framework.tasks.registry import TASKS
 
 
 def choice_problems(cfg: DictConfig) -> list[str]:
@@ -122,36 +124,17 @@ def data_file_problems(dataset: DictConfig) -> list[str]:
     return []
 
 
-# The row formats each task can learn from (causal LM renders supervised rows as generation).
-TASK_FORMATS = {
-    "causal_lm": (
-        "auto",
-        "chat",
-        "instruction",
-        "prompt_completion",
-        "text",
-        "classification",
-        "translation",
-        "qa",
-    ),
-    "seq_cls": ("classification",),
-    "token_cls": ("token_classification",),
-    "qa": ("qa",),
-}
-
-
-ENCODERS = ("bert",)
-
-
 def task_problems(cfg: DictConfig) -> list[str]:
     """The dataset's format must be one the task can learn from."""
     task, fmt = str(cfg.task.name), str(cfg.dataset.format)
-    if task == "causal_lm" and str(cfg.model.architecture) in ENCODERS:
+    spec = TASKS[task]  # a known name: choice_problems ran first
+    if spec.generative and str(cfg.model.architecture) in ENCODER_ARCHITECTURES:
+        others = [name for name, other in TASKS.items() if not other.generative]
         return [
-            f"model={cfg.model.name} is an encoder ({cfg.model.architecture}): task=causal_lm "
-            "needs a decoder. Use task=seq_cls, token_cls or qa with it"
+            f"model={cfg.model.name} is an encoder ({cfg.model.architecture}): task={task} "
+            f"needs a decoder. Use task={', '.join(others[:-1])} or {others[-1]} with it"
         ]
-    allowed = TASK_FORMATS.get(task, ())
+    allowed = spec.formats
     if fmt in allowed:
         return []
     return [

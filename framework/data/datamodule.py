@@ -16,7 +16,7 @@ from framework.data.sampler import ResumableSampler
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ChatDataModule", "EncodeStats", "RowEncoder", "TaskDataModule"]
+__all__ = ["EncodeStats", "RowEncoder", "TaskDataModule"]
 
 
 class RowEncoder(Protocol):
@@ -173,6 +173,3 @@ class TaskDataModule(pl.LightningDataModule):
             )
             for rows in (self.val_set, train_sample)
         ]
-
-
-ChatDataModule = TaskDataModule  # the name used before tasks other than causal LM existed

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from framework.data.readers import Record
 from framework.data.rows import ChatRow, LabelRow, PairRow, QARow, Row, TagRow, TextRow
-from framework.errors import allowed_list, did_you_mean
+from framework.errors import UserError, allowed_list, did_you_mean
 
 ROLE_ALIASES = {
     "system": "system",
@@ -18,18 +18,8 @@ ROLE_ALIASES = {
     "gpt": "assistant",
     "bot": "assistant",
 }
-# Each format's canonical fields; dataset.columns maps a field to the file's column name.
-FIELDS: dict[str, tuple[str, ...]] = {
-    "chat": ("messages",),
-    "instruction": ("instruction", "input", "output"),
-    "prompt_completion": ("prompt", "completion"),
-    "text": ("text",),
-    "classification": ("text", "label"),
-    "token_classification": ("tokens", "tags"),
-    "qa": ("context", "question", "answers"),
-    "translation": ("source", "target"),
-}
-FORMATS = ("auto", *FIELDS)
+AUTO_DETECTED = ("chat", "prompt_completion", "instruction")  # format=auto tries these, in order
+OPTIONAL_FIELDS = ("input",)  # fields a row may leave out
 
 
 class BadRow(Exception):
@@ -38,6 +28,19 @@ class BadRow(Exception):
     def __init__(self, origin: str, reason: str) -> None:
         super().__init__(f"{origin}: {reason}")
         self.origin, self.reason = origin, reason
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """One dataset format: its fields, its parser and how generated answers are scored."""
+
+    name: str
+    fields: tuple[str, ...]  # canonical fields, each mappable by dataset.columns.<field>
+    parse: Callable[[_Getter, RowSpec], Row]
+    # Generation metrics of task=causal_lm (framework.tasks.generation.SCORE_KINDS): "answer"
+    # (exact match, F1), "translation" (BLEU, chrF), "unscored" (samples only), "" (no prompt to
+    # generate from).
+    scorer: str
 
 
 @dataclass(frozen=True)
@@ -55,42 +58,25 @@ def parse(record: Record, spec: RowSpec) -> Row:
     """The typed row of a record; BadRow when it is malformed or misses a column."""
     if record.problem:
         raise BadRow(record.origin, record.problem)
-    fmt = spec.format if spec.format != "auto" else _detect(record, spec)
-    get = _Getter(record, spec.columns)
-    if fmt == "chat":
-        return ChatRow(
-            _messages(get.raw("messages", ("conversations",)), record.origin), get.origin
+    if spec.format not in DATA_FORMATS:
+        raise UserError(
+            f"dataset.format='{spec.format}' is not allowed. Allowed: {allowed_list(FORMAT_NAMES)}."
+            + did_you_mean(spec.format, FORMAT_NAMES)
         )
-    if fmt == "prompt_completion":
-        return _pair_chat(get.text("prompt"), get.text("completion"), get.origin)
-    if fmt == "instruction":
-        extra = get.optional_text("input")
-        prompt = get.text("instruction") + (f"\n\n{extra}" if extra else "")
-        return _pair_chat(prompt, get.text("output"), get.origin)
-    if fmt == "text":
-        return TextRow(get.text("text"), get.origin)
-    if fmt == "classification":
-        return _label_row(get, spec.labels)
-    if fmt == "token_classification":
-        return _tag_row(get)
-    if fmt == "qa":
-        return _qa_row(get)
-    return PairRow(
-        get.text("source"), get.text("target"), spec.source_lang, spec.target_lang, get.origin
-    )
+    return DATA_FORMATS[spec.format].parse(_Getter(record, spec.columns), spec)
 
 
-def _detect(record: Record, spec: RowSpec) -> str:
-    keys = set(record.fields)
-    named = {spec.columns.get(f, f) for f in ("messages",)}
-    if named & keys or "conversations" in keys:
-        return "chat"
-    for fmt in ("prompt_completion", "instruction"):
-        required = [f for f in FIELDS[fmt] if f != "input"]
-        if all(spec.columns.get(f, f) in keys for f in required):
-            return fmt
+def _parse_detected(get: _Getter, spec: RowSpec) -> Row:
+    """format=auto: chat, prompt_completion or instruction, by the row's keys."""
+    keys = set(get.fields)
+    for fmt in AUTO_DETECTED:
+        required = [f for f in DATA_FORMATS[fmt].fields if f not in OPTIONAL_FIELDS]
+        if all(spec.columns.get(f, f) in keys for f in required) or (
+            fmt == "chat" and "conversations" in keys
+        ):
+            return DATA_FORMATS[fmt].parse(get, spec)
     raise BadRow(
-        record.origin,
+        get.origin,
         f"row has keys {sorted(keys)}; expected 'messages' (chat), 'prompt' and 'completion', "
         "or 'instruction' and 'output' (or set dataset.format and dataset.columns)",
     )
@@ -138,6 +124,30 @@ class _Getter:
         return tuple(str(v) for v in value)
 
 
+def _chat(get: _Getter, spec: RowSpec) -> ChatRow:
+    return ChatRow(_messages(get.raw("messages", ("conversations",)), get.origin), get.origin)
+
+
+def _prompt_completion(get: _Getter, spec: RowSpec) -> ChatRow:
+    return _pair_chat(get.text("prompt"), get.text("completion"), get.origin)
+
+
+def _instruction(get: _Getter, spec: RowSpec) -> ChatRow:
+    extra = get.optional_text("input")
+    prompt = get.text("instruction") + (f"\n\n{extra}" if extra else "")
+    return _pair_chat(prompt, get.text("output"), get.origin)
+
+
+def _text(get: _Getter, spec: RowSpec) -> TextRow:
+    return TextRow(get.text("text"), get.origin)
+
+
+def _translation(get: _Getter, spec: RowSpec) -> PairRow:
+    return PairRow(
+        get.text("source"), get.text("target"), spec.source_lang, spec.target_lang, get.origin
+    )
+
+
 def _pair_chat(prompt: str, answer: str, origin: str) -> ChatRow:
     return ChatRow((("user", prompt), ("assistant", answer)), origin, reference=answer)
 
@@ -165,7 +175,8 @@ def _messages(value: object, origin: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _label_row(get: _Getter, labels: tuple[str, ...]) -> LabelRow:
+def _label_row(get: _Getter, spec: RowSpec) -> LabelRow:
+    labels = spec.labels
     value = get.raw("label")
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
         raise BadRow(get.origin, f"'{get.columns.get('label', 'label')}' must be a label name")
@@ -182,7 +193,7 @@ def _label_row(get: _Getter, labels: tuple[str, ...]) -> LabelRow:
     return LabelRow(get.text("text"), label, get.origin)
 
 
-def _tag_row(get: _Getter) -> TagRow:
+def _tag_row(get: _Getter, spec: RowSpec) -> TagRow:
     tokens, tags = get.strings("tokens"), get.strings("tags")
     if len(tokens) != len(tags):
         raise BadRow(get.origin, f"{len(tokens)} tokens but {len(tags)} tags")
@@ -192,7 +203,7 @@ def _tag_row(get: _Getter) -> TagRow:
     return TagRow(tokens, tags, get.origin)
 
 
-def _qa_row(get: _Getter) -> QARow:
+def _qa_row(get: _Getter, spec: RowSpec) -> QARow:
     context, question, raw = get.text("context"), get.text("question"), get.raw("answers")
     if isinstance(raw, dict):  # SQuAD: {"text": [...], "answer_start": [...]}
         pairs = list(zip(raw.get("text") or [], raw.get("answer_start") or [], strict=False))
@@ -210,3 +221,25 @@ def _qa_row(get: _Getter) -> QARow:
             raise BadRow(get.origin, f"answer '{text}' is not in the context at offset {start}")
         answers.append((text, start))
     return QARow(context, question, tuple(answers), get.origin)
+
+
+# The dataset formats, in the order config choices list them. Adding one: a row class in
+# framework.data.rows, a parser here, a pairing in framework.tasks.registry (the tasks that
+# learn from it); tests/test_single_source.py checks the pieces.
+DATA_FORMATS: dict[str, FormatSpec] = {
+    spec.name: spec
+    for spec in (
+        FormatSpec("auto", (), _parse_detected, scorer="answer"),
+        FormatSpec("chat", ("messages",), _chat, scorer="unscored"),
+        FormatSpec("instruction", ("instruction", "input", "output"), _instruction, "answer"),
+        FormatSpec("prompt_completion", ("prompt", "completion"), _prompt_completion, "answer"),
+        FormatSpec("text", ("text",), _text, scorer=""),
+        FormatSpec("classification", ("text", "label"), _label_row, scorer="answer"),
+        FormatSpec("token_classification", ("tokens", "tags"), _tag_row, scorer=""),
+        FormatSpec("qa", ("context", "question", "answers"), _qa_row, scorer="answer"),
+        FormatSpec("translation", ("source", "target"), _translation, scorer="translation"),
+    )
+}
+FORMAT_NAMES = tuple(DATA_FORMATS)
+# Every format's fields, once each: what dataset.columns.<field> may map.
+COLUMN_FIELDS = tuple(dict.fromkeys(f for spec in DATA_FORMATS.values() for f in spec.fields))

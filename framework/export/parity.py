@@ -11,6 +11,7 @@ import torch
 from framework.data.render import IGNORE_INDEX
 from framework.errors import UserError
 from framework.inference.generate import LogitsFn, Sampling, decode_loop, prompt_ids
+from framework.tasks.registry import CAUSAL_LM
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def held_out_prompts(cfg: Any, tokenizer: Any, count: int) -> ParityPrompts:
 
     try:
         datamodule = build_datamodule(
-            cfg.dataset, tokenizer=tokenizer, seed=int(cfg.run.seed), task="causal_lm"
+            cfg.dataset, tokenizer=tokenizer, seed=int(cfg.run.seed), task=CAUSAL_LM
         )
         datamodule.setup()
         rows = datamodule.val_set[:count]

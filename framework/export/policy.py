@@ -7,8 +7,6 @@ from framework.inference.run_dir import RunDir
 from framework.methods.base import Capabilities
 from framework.methods.registry import get_method, method_names
 
-FORMATS = ("merged", "onnx")
-
 
 def exportable(caps: Capabilities) -> bool:
     """Mergeable adapters, adapters that merge once their quantized base is dequantized

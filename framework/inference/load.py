@@ -69,9 +69,9 @@ def load_model(
     else:
         import transformers
 
-        from framework.models.heads import HEADS
+        from framework.tasks.registry import task_spec
 
-        auto = getattr(transformers, HEADS.get(run.task, "AutoModelForCausalLM"))
+        auto = getattr(transformers, task_spec(run.task).head)
         dtype = getattr(torch, str(run.cfg.model.dtype))
         model = auto.from_pretrained(str(run.model_dir), dtype=dtype)
     model.eval()

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from framework.config import schema
 from framework.errors import UserError
+from framework.tasks.registry import CAUSAL_LM
 
 # Groups whose schema defaults fill keys added since the run was written (older run dirs).
 GROUP_SCHEMAS: dict[str, type] = {
@@ -89,7 +90,7 @@ def with_current_defaults(cfg: DictConfig) -> DictConfig:
     for group, group_schema in GROUP_SCHEMAS.items():
         defaults = OmegaConf.structured(group_schema)
         if group == "task" and "task" not in cfg:  # before tasks: the dataset named it
-            defaults.name = str(cfg.dataset.get("task", "causal_lm"))
+            defaults.name = str(cfg.dataset.get("task", CAUSAL_LM))
         layers.append(OmegaConf.create({group: OmegaConf.to_container(defaults)}))
     merged = OmegaConf.merge(*layers, cfg)
     if not isinstance(merged, DictConfig):

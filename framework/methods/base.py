@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from framework.config.schema import MethodConfig
+from framework.tasks.registry import CAUSAL_LM
 
 if TYPE_CHECKING:
     import torch
@@ -26,7 +27,7 @@ class Capabilities:
     produces_adapter: bool = True  # False: the whole model is saved (full fine-tuning)
     quantized_base: bool = False  # works on a 4- or 8-bit base
     requires_quantized_base: bool = False  # loads its base quantized through bitsandbytes
-    task_types: tuple[str, ...] = ("causal_lm",)
+    task_types: tuple[str, ...] = (CAUSAL_LM,)
     targets: str = "linear"  # module set adapted by default (framework.models.architectures)
     supports_strategies: tuple[str, ...] = ()  # empty: every strategy it does not refuse
     refuses_strategies: Mapping[str, str] = field(default_factory=dict)  # strategy -> why

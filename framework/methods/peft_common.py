@@ -5,17 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from framework.methods.base import ApplyContext
+from framework.tasks.registry import task_spec
 
 if TYPE_CHECKING:
     import torch
-
-PEFT_TASK_TYPES = {
-    "causal_lm": "CAUSAL_LM",
-    "seq_cls": "SEQ_CLS",
-    "token_cls": "TOKEN_CLS",
-    "qa": "QUESTION_ANS",
-}
-ALL_TASKS = tuple(PEFT_TASK_TYPES)
 
 
 def wrap_with_peft(model: torch.nn.Module, peft_config: Any) -> torch.nn.Module:
@@ -27,7 +20,7 @@ def wrap_with_peft(model: torch.nn.Module, peft_config: Any) -> torch.nn.Module:
 
 def peft_task_type(task: str) -> str:
     """PEFT's task type name for one of our task names."""
-    return PEFT_TASK_TYPES[task]
+    return task_spec(task).peft_task_type
 
 
 def resolve_targets(configured: list[str], ctx: ApplyContext) -> list[str]:
@@ -35,14 +28,14 @@ def resolve_targets(configured: list[str], ctx: ApplyContext) -> list[str]:
     return list(configured or ctx.target_modules)
 
 
-def target_problems(configured: list[str], ctx: ApplyContext) -> list[str]:
+def target_module_problems(configured: list[str], ctx: ApplyContext) -> list[str]:
     """The problem of a method left with no target modules (empty when it has some)."""
     if resolve_targets(configured, ctx):
         return []
     return ["method.target_modules is empty and the model preset names none"]
 
 
-def range_problems(values: dict[str, tuple[float, float, float]]) -> list[str]:
+def method_range_problems(values: dict[str, tuple[float, float, float]]) -> list[str]:
     """Problems for values outside [low, high]: {key: (value, low, high)}."""
     return [
         f"method.{key}={value} is out of range (allowed {low} to {high})"

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from framework.methods.base import ApplyContext, ConfigT, Method
 from framework.methods.peft_common import (
+    method_range_problems,
     peft_task_type,
-    range_problems,
     resolve_targets,
-    target_problems,
+    target_module_problems,
     wrap_with_peft,
 )
 
@@ -34,7 +34,9 @@ class PeftFieldsMethod(Method[ConfigT]):
 
     def problems(self, ctx: ApplyContext) -> list[str]:
         values = self.fields()
-        return range_problems({key: (values[key], *bounds) for key, bounds in self.ranges.items()})
+        return method_range_problems(
+            {key: (values[key], *bounds) for key, bounds in self.ranges.items()}
+        )
 
     def peft_kwargs(self, ctx: ApplyContext) -> dict[str, Any]:
         """Keyword arguments of the PEFT config class."""
@@ -58,7 +60,7 @@ class TargetedPeftMethod(PeftFieldsMethod[ConfigT]):
     not_peft = frozenset({"name", "target_modules"})
 
     def problems(self, ctx: ApplyContext) -> list[str]:
-        return super().problems(ctx) + target_problems(self.fields()["target_modules"], ctx)
+        return super().problems(ctx) + target_module_problems(self.fields()["target_modules"], ctx)
 
     def peft_kwargs(self, ctx: ApplyContext) -> dict[str, Any]:
         targets = resolve_targets(self.fields()["target_modules"], ctx)

@@ -72,6 +72,8 @@ REFUSED_MODEL_TYPES = {
     "tokenizer (cl100k), which this framework does not load; use phi3_mini or phi3_medium",
 }
 TARGET_KINDS = ("linear", "attention", "ia3", "feedforward", "none")
+ARCHITECTURES = tuple(MODULE_SETS)  # the allowed model.architecture values
+ENCODER_ARCHITECTURES = ("bert",)  # encoders: no causal LM head (task=causal_lm refuses them)
 
 
 @dataclass(frozen=True)

@@ -6,27 +6,23 @@ from typing import TYPE_CHECKING
 
 from framework.models.loader import BaseSpec, convert_gguf, load_causal_lm, random_config
 from framework.models.quantization import bnb_config
+from framework.tasks.registry import task_spec
 
 if TYPE_CHECKING:
     import torch
-
-HEADS = {
-    "seq_cls": "AutoModelForSequenceClassification",
-    "token_cls": "AutoModelForTokenClassification",
-    "qa": "AutoModelForQuestionAnswering",
-}
 
 
 def load_task_model(
     task: str, labels: tuple[str, ...], architecture: str, pad_token_id: int, spec: BaseSpec
 ) -> torch.nn.Module:
     """The base model for `task`; a new head is initialised from `spec.seed` (reproducible)."""
-    if task == "causal_lm":
+    spec_of_task = task_spec(task)
+    if spec_of_task.generative:
         return load_causal_lm(spec, architecture)
     import torch
     import transformers
 
-    auto = getattr(transformers, HEADS[task])
+    auto = getattr(transformers, spec_of_task.head)
     head: dict[str, object] = {}
     if labels:
         head = {

@@ -40,7 +40,7 @@ def _targets(node: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _targets(value, f"{path}[{index}]")
 
 
-def target_problems(cfg: DictConfig) -> list[str]:
+def disallowed_target_problems(cfg: DictConfig) -> list[str]:
     """Every `_target_` outside the allow-list, naming its key."""
     return [
         f"{key}='{target}' is not an allowed _target_. Allowed: {allowed_list(ALLOWED_TARGETS)}"

@@ -10,10 +10,12 @@ from typing import Any
 import torch
 
 from framework.data.encoders import as_chat
+from framework.data.formats import DATA_FORMATS
 from framework.data.rows import Row
 from framework.errors import UserError
 from framework.inference.generate import conversation, cut_at_stop, prompt_ids, stop_token_ids
 from framework.tasks.metrics import squad_scores, translation_scores
+from framework.tasks.registry import task_spec
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +37,17 @@ def no_scores(generated: list[str], references: list[str]) -> dict[str, float]:
     return {}
 
 
-# dataset.format -> how generated answers are scored. Chat replies are generated (samples.jsonl,
-# eos_stop_rate) but not scored against the one reference; raw text has no prompt, so no
-# generation. `auto` resolves per row to chat, instruction or prompt_completion.
-SCORERS: dict[str, Scorer] = {
-    "chat": no_scores,
+# FormatSpec.scorer -> the scoring function. Chat replies are generated (samples.jsonl,
+# eos_stop_rate) but not scored against the one reference ("unscored").
+SCORE_KINDS: dict[str, Scorer] = {
+    "answer": answer_scores,  # exact_match, f1 (QA, a label or an instruction's answer)
     "translation": translation_scores,  # bleu, chrf
-    "instruction": answer_scores,  # exact_match, f1 (e.g. QA as generation)
-    "prompt_completion": answer_scores,
-    "auto": answer_scores,
-    "qa": answer_scores,  # extractive-QA rows learnt as generation (task=causal_lm)
-    "classification": answer_scores,  # the label as the answer
+    "unscored": no_scores,
+}
+# dataset.format -> how generated answers are scored (from the formats table). Formats with no
+# prompt to answer (raw text) are absent: no generation.
+SCORERS: dict[str, Scorer] = {
+    name: SCORE_KINDS[spec.scorer] for name, spec in DATA_FORMATS.items() if spec.scorer
 }
 
 
@@ -175,7 +177,12 @@ def build_generation_eval(
     method_name: str = "",
 ) -> GenerationEval | None:
     """The generation evaluation of a run, or None when its task/format has none."""
-    if task != "causal_lm" or generate_rows <= 0 or max_new_tokens <= 0 or fmt not in SCORERS:
+    if (
+        not task_spec(task).generative
+        or generate_rows <= 0
+        or max_new_tokens <= 0
+        or fmt not in SCORERS
+    ):
         return None
     prompts = generation_prompts(rows, tokenizer, system_prompt, generate_rows)
     if not prompts:

@@ -9,6 +9,7 @@ import torch
 
 from framework.data.render import IGNORE_INDEX
 from framework.tasks import metrics
+from framework.tasks.registry import task_spec
 
 
 def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -27,11 +28,14 @@ def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
 class Objective:
     """Causal LM: next-token loss on labelled tokens; perplexity on validation."""
 
-    name = "causal_lm"
-
     def __init__(self, splits: int = 2) -> None:
         self.splits = splits
         self.reset()
+
+    @classmethod
+    def for_labels(cls, labels: tuple[str, ...]) -> Objective:
+        """The objective for a dataset's labels (class names or BIO tags; empty: none)."""
+        return cls()
 
     def reset(self) -> None:
         """Forget accumulated validation predictions (each split)."""
@@ -75,11 +79,13 @@ class Objective:
 class SequenceClassification(Objective):
     """One label per sequence: cross-entropy; accuracy and macro-F1."""
 
-    name = "seq_cls"
-
     def __init__(self, num_labels: int, splits: int = 2) -> None:
         super().__init__(splits)
         self.num_labels = num_labels
+
+    @classmethod
+    def for_labels(cls, labels: tuple[str, ...]) -> Objective:
+        return cls(len(labels))
 
     def inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
@@ -117,11 +123,13 @@ class SequenceClassification(Objective):
 class TokenClassification(SequenceClassification):
     """One BIO tag per word (first sub-token): cross-entropy; entity-level F1 (seqeval)."""
 
-    name = "token_cls"
-
     def __init__(self, tags: tuple[str, ...], splits: int = 2) -> None:
         super().__init__(len(tags), splits)
         self.tags = tags
+
+    @classmethod
+    def for_labels(cls, labels: tuple[str, ...]) -> Objective:
+        return cls(labels)
 
     def _loss(self, logits: torch.Tensor, batch: dict[str, Any]) -> tuple[torch.Tensor, Any]:
         labels = batch["labels"]
@@ -157,8 +165,6 @@ class TokenClassification(SequenceClassification):
 
 class ExtractiveQA(Objective):
     """Answer span in the context: start/end cross-entropy; exact match and F1."""
-
-    name = "qa"
 
     def __init__(self, max_answer_tokens: int = 30, splits: int = 2) -> None:
         super().__init__(splits)
@@ -228,12 +234,14 @@ class ExtractiveQA(Objective):
         }
 
 
+def objective_class(task: str) -> type[Objective]:
+    """The Objective subclass the task table names for a task."""
+    cls = globals()[task_spec(task).objective]
+    if not (isinstance(cls, type) and issubclass(cls, Objective)):
+        raise TypeError(f"task {task}: {cls!r} is not an Objective")
+    return cls
+
+
 def build_objective(task: str, labels: tuple[str, ...]) -> Objective:
     """The objective of a task name (labels: class names or BIO tags)."""
-    if task == "seq_cls":
-        return SequenceClassification(len(labels))
-    if task == "token_cls":
-        return TokenClassification(labels)
-    if task == "qa":
-        return ExtractiveQA()
-    return Objective()
+    return objective_class(task).for_labels(labels)

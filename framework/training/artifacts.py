@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from framework.tasks.registry import task_spec
+
 if TYPE_CHECKING:
     from framework.training.module import FineTuneModule
 
@@ -70,7 +72,7 @@ def write_run_dir(
     del reloaded
     tokenizer.save_pretrained(str(run_dir / "tokenizer"))
     samples = _write_samples(run_dir, module)
-    if str(cfg.task.name) == "causal_lm":
+    if task_spec(str(cfg.task.name)).generative:
         metrics["chat_template_eos_ok"] = _check_eos(run_dir, net, cfg.dataset.system_prompt)
     write_text_atomically(run_dir / "config.yaml", redact(OmegaConf.to_yaml(cfg, resolve=True)))
     write_json_atomically(run_dir / "metrics.json", metrics)

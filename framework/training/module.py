@@ -12,11 +12,10 @@ from torchmetrics import SumMetric
 from framework.methods.base import ApplyContext, Method
 from framework.tasks.generation import GenerationEval
 from framework.tasks.objectives import Objective
-from framework.tasks.objectives import token_loss_sum as token_loss_sum  # re-exported
 from framework.training.optim import OptimizerSpec, build_optimizer, build_scheduler
 from framework.training.rng import capture_rng, restore_rng
 
-EVAL_SPLITS = ("val", "train_eval")  # the order of ChatDataModule.val_dataloader()
+EVAL_SPLITS = ("val", "train_eval")  # the order of TaskDataModule.val_dataloader()
 
 
 class FineTuneModule(pl.LightningModule):

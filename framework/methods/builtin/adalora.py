@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 from framework.config.schema import MethodConfig
 from framework.methods.base import ApplyContext, Capabilities, Method
 from framework.methods.peft_common import (
+    method_range_problems,
     peft_task_type,
-    range_problems,
     resolve_targets,
-    target_problems,
+    target_module_problems,
     wrap_with_peft,
 )
 from framework.methods.registry import register_method
+from framework.tasks.registry import TASK_NAMES
 
 if TYPE_CHECKING:
     import torch
@@ -44,7 +45,7 @@ class AdaLoRA(Method[AdaLoraConfig]):
     capabilities = Capabilities(
         mergeable=True,
         quantized_base=True,
-        task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
+        task_types=TASK_NAMES,
         description="LoRA in SVD form; ranks pruned to a budget by importance while training",
     )
 
@@ -54,7 +55,7 @@ class AdaLoRA(Method[AdaLoraConfig]):
 
     def problems(self, ctx: ApplyContext) -> list[str]:
         cfg = self.config
-        found = range_problems(
+        found = method_range_problems(
             {
                 "init_r": (cfg.init_r, 1, 4096),
                 "target_r": (cfg.target_r, 1, cfg.init_r),
@@ -71,7 +72,7 @@ class AdaLoRA(Method[AdaLoraConfig]):
                 f"steps must be fewer than trainer.max_steps={ctx.total_steps}; lower "
                 "method.tinit_fraction / method.tfinal_fraction"
             )
-        return found + target_problems(cfg.target_modules, ctx)
+        return found + target_module_problems(cfg.target_modules, ctx)
 
     def apply(self, model: torch.nn.Module, ctx: ApplyContext) -> torch.nn.Module:
         from peft import AdaLoraConfig as PeftAdaLoraConfig

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from framework.methods.base import Capabilities
 from framework.methods.builtin.lora import LoraConfig, LoraFamily
 from framework.methods.registry import register_method
+from framework.tasks.registry import TASK_NAMES
 
 
 @dataclass
@@ -23,6 +24,6 @@ class DoRA(LoraFamily[DoraConfig]):
     capabilities = Capabilities(
         mergeable=True,
         quantized_base=True,
-        task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
+        task_types=TASK_NAMES,
         description="LoRA direction update plus a learned magnitude per output feature",
     )

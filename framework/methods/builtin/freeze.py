@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from framework.config.schema import MethodConfig
 from framework.errors import UserError
 from framework.methods.base import ApplyContext, Capabilities, Method
-from framework.methods.peft_common import ALL_TASKS
 from framework.methods.registry import register_method
 from framework.models.architectures import BLOCK_LAYOUTS, block_layout
+from framework.tasks.registry import TASK_NAMES
 
 if TYPE_CHECKING:
     import torch
@@ -32,7 +32,7 @@ class Freeze(Method[FreezeConfig]):
     capabilities = Capabilities(
         mergeable=False,
         produces_adapter=False,
-        task_types=ALL_TASKS,
+        task_types=TASK_NAMES,
         targets="none",
         description="the last N transformer blocks (+ final norm) train, the rest is frozen",
     )

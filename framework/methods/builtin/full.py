@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from framework.config.schema import MethodConfig
 from framework.methods.base import ApplyContext, Capabilities, Method
-from framework.methods.peft_common import ALL_TASKS
 from framework.methods.registry import register_method
+from framework.tasks.registry import TASK_NAMES
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +27,7 @@ class Full(Method[FullConfig]):
     capabilities = Capabilities(
         mergeable=False,
         produces_adapter=False,
-        task_types=ALL_TASKS,
+        task_types=TASK_NAMES,
         targets="none",
         description="all parameters train; largest memory, no adapter",
     )

@@ -9,6 +9,7 @@ from framework.config.schema import MethodConfig
 from framework.methods.base import ApplyContext, Capabilities, Method
 from framework.methods.peft_common import peft_task_type, resolve_targets, wrap_with_peft
 from framework.methods.registry import register_method
+from framework.tasks.registry import TASK_NAMES
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +32,7 @@ class IA3(Method[IA3Config]):
     capabilities = Capabilities(
         mergeable=True,
         quantized_base=True,
-        task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
+        task_types=TASK_NAMES,
         targets="ia3",
         description="one learned scale per key/value channel and per MLP input feature",
     )

@@ -8,6 +8,7 @@ from framework.config.schema import MethodConfig
 from framework.methods.base import Capabilities
 from framework.methods.peft_fields import TargetedPeftMethod
 from framework.methods.registry import register_method
+from framework.tasks.registry import TASK_NAMES
 
 
 @dataclass
@@ -28,7 +29,7 @@ class LoHa(TargetedPeftMethod[LoHaConfig]):
     config_class = LoHaConfig
     capabilities = Capabilities(
         mergeable=True,
-        task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
+        task_types=TASK_NAMES,
         description="Hadamard product of two low-rank pairs; rank r^2 for 2x LoRA's params",
     )
     peft_config = "LoHaConfig"

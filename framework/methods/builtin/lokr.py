@@ -8,6 +8,7 @@ from framework.config.schema import MethodConfig
 from framework.methods.base import Capabilities
 from framework.methods.peft_fields import TargetedPeftMethod
 from framework.methods.registry import register_method
+from framework.tasks.registry import TASK_NAMES
 
 
 @dataclass
@@ -30,7 +31,7 @@ class LoKr(TargetedPeftMethod[LoKrConfig]):
     config_class = LoKrConfig
     capabilities = Capabilities(
         mergeable=True,
-        task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
+        task_types=TASK_NAMES,
         description="Kronecker product of a small and a low-rank factor; very few params",
     )
     peft_config = "LoKrConfig"

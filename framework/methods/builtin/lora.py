@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from framework.config.schema import MethodConfig
 from framework.methods.base import ApplyContext, Capabilities, Method
 from framework.methods.peft_common import (
+    method_range_problems,
     peft_task_type,
-    range_problems,
     resolve_targets,
-    target_problems,
+    target_module_problems,
     wrap_with_peft,
 )
 from framework.methods.registry import register_method
+from framework.tasks.registry import TASK_NAMES
 
 if TYPE_CHECKING:
     import torch
@@ -56,12 +57,12 @@ class LoraFamily(Method[LoraConfigT]):
 
     def problems(self, ctx: ApplyContext) -> list[str]:
         cfg = self.config
-        found = range_problems(
+        found = method_range_problems(
             {"r": (cfg.r, 1, 4096), "alpha": (cfg.alpha, 1, 1e6), "dropout": (cfg.dropout, 0, 0.99)}
         )
         if cfg.bias not in ("none", "all", "lora_only"):
             found.append(f"method.bias='{cfg.bias}' is not allowed (allowed: all, lora_only, none)")
-        return found + target_problems(cfg.target_modules, ctx)
+        return found + target_module_problems(cfg.target_modules, ctx)
 
     def apply(self, model: torch.nn.Module, ctx: ApplyContext) -> torch.nn.Module:
         from peft import LoraConfig as PeftLoraConfig
@@ -76,6 +77,6 @@ class LoRA(LoraFamily[LoraConfig]):
     capabilities = Capabilities(
         mergeable=True,
         quantized_base=True,
-        task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
+        task_types=TASK_NAMES,
         description="low-rank adapters on attention and MLP projections",
     )

@@ -8,6 +8,7 @@ from framework.config.schema import MethodConfig
 from framework.methods.base import Capabilities
 from framework.methods.peft_fields import TargetedPeftMethod
 from framework.methods.registry import register_method
+from framework.tasks.registry import TASK_NAMES
 
 
 @dataclass
@@ -30,7 +31,7 @@ class VeRA(TargetedPeftMethod[VeraConfig]):
     capabilities = Capabilities(
         mergeable=True,
         quantized_base=True,
-        task_types=("causal_lm", "seq_cls", "token_cls", "qa"),
+        task_types=TASK_NAMES,
         description="shared frozen random projections, two trained vectors per layer",
     )
     peft_config = "VeraConfig"

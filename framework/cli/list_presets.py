@@ -1,13 +1,18 @@
-"""`python -m framework.presets`: every preset of every group, with its one-line description."""
+"""`python -m framework.cli.list_presets` (`make presets`): every preset of every config group,
+with its one-line description and where it comes from."""
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-GROUPS = ("model", "method", "hardware", "dataset", "trainer", "optim", "logger", "sweep")
+from framework.config.schema import TrainConfig
+
+# Every group of the composed config (the schema's order; run.* has no presets) and the sweep
+# group of sweeps/.
+GROUPS = (*(f.name for f in fields(TrainConfig)), "sweep")
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def list_presets(project_root: Path, extra_searchpath: list[str]) -> list[Preset
 
 def main(argv: list[str]) -> int:
     """Print the presets grouped; extra search-path entries may be given as arguments."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     presets = list_presets(root, argv)
     width = max((len(p.name) for p in presets), default=10) + 2
     current = ""
