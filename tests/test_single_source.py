@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from framework.plugins import discover_methods
 from hydra import compose, initialize_config_dir
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
@@ -30,6 +29,7 @@ from framework.data.formats import (
 )
 from framework.data.readers import Record
 from framework.data.rows import Row
+from framework.methods.discovery import discover_methods
 from framework.methods.registry import get_method, method_names
 from framework.models.architectures import ARCHITECTURES, ENCODER_ARCHITECTURES, MODULE_SETS
 from framework.tasks.registry import CAUSAL_LM, TASK_NAMES, TASKS
