@@ -137,6 +137,10 @@ def strict_cases() -> list[tuple[list[str], str]]:
         (["run.name='a\nb'"], "not a safe folder name"),
         (["run.name='has space'"], "not a safe folder name"),
         (["dataset.path=/etc/hosts"], "dataset=jsonl dataset.path=/etc/hosts"),
+        (["~trainer.deterministic"], "cannot be deleted"),
+        (["~optim.eps"], "cannot be deleted"),
+        (["dataset.columns=${dataset.license}"], "which is not a mapping"),
+        (["dataset.labels=${dataset.source}"], "which is not a list"),
     ]
     for key in ("optim.lr", "optim.eps", "optim.weight_decay", "dataset.val_fraction"):
         out += [([f"{key}={v}"], key) for v in ("nan", "inf", "-inf")]

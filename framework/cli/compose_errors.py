@@ -25,7 +25,14 @@ def describe(error: Exception, base_config: BaseComposer) -> str:
     if isinstance(cause, ValidationError):
         return _bad_value(cause, base_config())
     if isinstance(error, ConfigCompositionException):
-        return str(error).splitlines()[0]
+        first = str(error).splitlines()[0]
+        if first.startswith("Error merging override ~"):
+            key = first.removeprefix("Error merging override ~").split("=")[0]
+            return (
+                f"~{key}: a typed key of the schema cannot be deleted; set it instead "
+                f"({key}=<value>, or {key}=null where the schema allows it)"
+            )
+        return first
     return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from framework.errors import allowed_list, did_you_mean
@@ -79,7 +79,10 @@ def resolution_problems(cfg: DictConfig) -> list[str]:
         ):
             continue
         try:
-            OmegaConf.select(cfg, key, throw_on_missing=True, throw_on_resolution_failure=True)
+            value_now = OmegaConf.select(
+                cfg, key, throw_on_missing=True, throw_on_resolution_failure=True
+            )
+            found += _shape_problem(cfg, key, value, value_now)
         except MissingMandatoryValue:
             found.append(f"{key}: no value (a required key is missing; was its group deleted?)")
         except (OmegaConfBaseException, RecursionError) as error:
@@ -88,6 +91,21 @@ def resolution_problems(cfg: DictConfig) -> list[str]:
                 reason = "the interpolation refers to itself (a cycle)"
             found.append(f"{key}={value}: cannot be resolved: {reason}")
     return found
+
+
+def _shape_problem(cfg: DictConfig, key: str, raw: Any, resolved: Any) -> list[str]:
+    """An interpolation into a mapping or list key must resolve to a mapping or list."""
+    if not (isinstance(raw, str) and "${" in raw) or "." not in key or "[" in key:
+        return []
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key)
+    node = parent._get_node(leaf) if isinstance(parent, DictConfig) else None
+    for kind, name in ((DictConfig, "a mapping"), (ListConfig, "a list")):
+        if isinstance(node, kind) and not isinstance(
+            resolved, (kind, dict if kind is DictConfig else list)
+        ):
+            return [f"{key}={raw} resolves to {resolved!r}, which is not {name}"]
+    return []
 
 
 def finite_problems(cfg: DictConfig) -> list[str]:
