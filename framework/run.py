@@ -1,4 +1,5 @@
-"""train(cfg): check the config, then build, fit and write the run dir (or print a plan)."""
+"""train(cfg): resolve the hardware plan once, check the config, then build, fit and write the
+run dir (or print the dry run)."""
 
 from __future__ import annotations
 
@@ -9,30 +10,36 @@ from omegaconf import DictConfig
 
 from framework.config.validate import all_problems
 from framework.errors import UserError
+from framework.hardware.machine import Machine
+from framework.hardware.plan import HardwareSpec, resolve_plan
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> float:
     """Run one fine-tuning job; return the final validation loss (what sweeps optimize)."""
-    problems = all_problems(cfg)
+    # The one resolution of this run's hardware: the checks, the dry run and the Trainer use it.
+    # A dry run stays torch-free; a real run asks torch about the GPUs (where there are any).
+    machine = Machine.detect(probe_torch=not cfg.run.dry_run)
+    plan = resolve_plan(HardwareSpec.of_run(cfg), machine)
+    problems = all_problems(cfg, plan)
     if cfg.run.dry_run:
-        from framework.plan import render_plan
+        from framework.dry_run import render_dry_run
 
-        print(render_plan(cfg, problems))
+        print(render_dry_run(cfg, plan, problems))
         if problems:  # exit 2, like the real run would, after showing the whole plan
             raise UserError(f"the dry run found {len(problems)} problem(s), listed above")
         return float("nan")
     if problems:
         raise UserError("\n  ".join(["the run cannot start:", *problems]))
+    from framework.hardware.ranks import log_rank_config, ranks_join_this_run
     from framework.training.job import Job
-    from framework.training.ranks import log_rank_config, ranks_join_this_run
-    from framework.training.trainer_factory import close_loggers
+    from framework.training.loggers import close_loggers
 
     started = time.perf_counter()
     log_rank_config(cfg)
     with ranks_join_this_run(str(cfg.paths.run_dir)):
-        job = Job.from_config(cfg)
+        job = Job.from_config(cfg, plan)
         finished = False
         try:
             metrics = job.fit()

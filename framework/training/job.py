@@ -22,6 +22,9 @@ from framework.builders import (
 from framework.config.validate import apply_context, build_method
 from framework.data.datamodule import ChatDataModule
 from framework.errors import UserError
+from framework.hardware.consolidate import whole_model
+from framework.hardware.plan import HardwarePlan, quantization_for
+from framework.hardware.trainer import trainer_kwargs
 from framework.tasks.generation import build_generation_eval, generation_report
 from framework.tasks.objectives import build_objective
 from framework.training.artifacts import (
@@ -39,9 +42,7 @@ from framework.training.checkpointing import (
     newest_readable,
     readable,
 )
-from framework.training.consolidate import whole_model
 from framework.training.eos_check import check_saved_tokenizer
-from framework.training.hardware_plan import hardware_arguments, plan_hardware, quantization_for
 from framework.training.loss_curve import write_loss_curve
 from framework.training.module import FineTuneModule
 from framework.training.preemption import Preemption
@@ -49,7 +50,7 @@ from framework.training.progress import StepProgressBar
 from framework.training.reload_check import load_saved, max_logit_difference
 from framework.training.step_times import StepTimes
 from framework.training.task_report import task_metrics
-from framework.training.trainer_factory import build_loggers, hardware_to_trainer_kwargs
+from framework.training.loggers import build_loggers
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ class Job:
     resume_from: str | None
 
     @classmethod
-    def from_config(cls, cfg: DictConfig) -> Job:
+    def from_config(cls, cfg: DictConfig, plan: HardwarePlan) -> Job:
+        """`plan`: the run's hardware, resolved once by framework.run.train."""
         pl.seed_everything(int(cfg.run.seed), workers=True, verbose=False)
         run_dir = Path(str(cfg.paths.run_dir))
         cache_dir = Path(str(cfg.paths.cache_dir))
@@ -76,8 +78,6 @@ class Job:
         task = str(cfg.task.name)
         datamodule = build_datamodule(cfg.dataset, tokenizer, int(cfg.run.seed), task, cache_dir)
         method = build_method(cfg.method)
-        hardware = hardware_arguments(cfg.hardware, int(cfg.dataset.batch_size))
-        plan = plan_hardware(**hardware)
         module = FineTuneModule(
             build_base=base_model_factory(
                 cfg, tokenizer, quantization_for(method.quantization(), plan), datamodule.labels
@@ -118,7 +118,7 @@ class Job:
         if cfg.run.step_times:
             callbacks.append(StepTimes(run_dir / "step_times.csv"))
         trainer = pl.Trainer(
-            **hardware_to_trainer_kwargs(**hardware),
+            **trainer_kwargs(plan),
             **trainer_arguments(cfg.trainer),
             default_root_dir=str(run_dir),
             logger=build_loggers(
