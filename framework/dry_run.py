@@ -67,7 +67,10 @@ def capability_summary(method: Method[Any]) -> str:
 
 def trainer_lines(cfg: DictConfig, method: Method[Any], plan: HardwarePlan) -> list[str]:
     """The Trainer arguments and the strategy object that hardware.trainer.trainer_kwargs builds."""
-    shown = {k: "<deepspeed config below>" if k == "config" else v for k, v in strategy_arguments(plan).items()}
+    shown = {
+        k: "<deepspeed config below>" if k == "config" else v
+        for k, v in strategy_arguments(plan).items()
+    }
     kwargs = ", ".join(f"{k}={v}" for k, v in shown.items())
     strategy = STRATEGY_CLASSES.get(plan.strategy, "auto (Lightning picks)")
     optimizer = "torch.optim.AdamW" if cfg.optim.name == "adamw" else "torch.optim.SGD"

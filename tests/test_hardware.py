@@ -155,7 +155,10 @@ def test_dry_run_prints_the_strategy_and_a_memory_estimate_quickly(tmp_path: Pat
     # The exact DeepSpeed config dict the strategy receives, as JSON.
     shown = out[out.index("deepspeed config (json") :].split("\n", 1)[1]
     config = json.JSONDecoder().raw_decode(shown)[0]
-    assert config["zero_optimization"]["stage"] == 3 and "offload_param" not in config["zero_optimization"]
+    assert (
+        config["zero_optimization"]["stage"] == 3
+        and "offload_param" not in config["zero_optimization"]
+    )
     assert "memory estimate per device (CPU process): peak ~" in out
     for part in ("weights", "gradients", "optimizer states", "activations (train step)"):
         assert f"  {part}: " in out

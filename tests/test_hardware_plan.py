@@ -221,3 +221,36 @@ def test_deepspeed_checkpoint_folder_is_readable_only_when_complete(tmp_path: Pa
     assert readable(folder)
     (tag / "mp_rank_00_model_states.pt").write_bytes(b"torn")
     assert not readable(folder)
+
+
+def _restated_defaults(node: object, default: object, key: str) -> list[str]:
+    """Keys of a preset's YAML node whose value equals the schema default."""
+    from dataclasses import fields, is_dataclass
+
+    if is_dataclass(default) and isinstance(node, dict):
+        found = []
+        for f in fields(default):
+            if f.name in node:
+                found += _restated_defaults(
+                    node[f.name], getattr(default, f.name), f"{key}.{f.name}"
+                )
+        return found
+    return [key] if node == default else []
+
+
+def test_hardware_presets_compose_from_one_base_and_restate_no_schema_default() -> None:
+    import yaml
+
+    from framework.hardware.schema import HardwareConfig
+
+    for path in sorted((ROOT / "conf/hardware").glob("*.yaml")):
+        node = yaml.safe_load(path.read_text())
+        node.pop("defaults", None)
+        assert _restated_defaults(node, HardwareConfig(name="-"), "hardware") == [], path.name
+        if path.stem.startswith("zero"):
+            assert "_deepspeed" in path.read_text()  # the DeepSpeed keys live in the base
+
+
+def test_the_base_preset_is_not_selectable() -> None:
+    problems = all_problems(compose_run(["hardware=_deepspeed"]))
+    assert len(problems) == 1 and "not a preset" in problems[0]

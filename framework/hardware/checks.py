@@ -6,11 +6,11 @@ import dataclasses
 import importlib.util
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from framework.errors import allowed_list
-from framework.methods.base import Capabilities, Method
 from framework.hardware.plan import HardwarePlan
+from framework.methods.base import Capabilities, Method
 
 REQUIREMENTS = ("cuda",)
 BACKENDS = ("gloo", "nccl", "mpi")
@@ -29,6 +29,11 @@ def _whole_or_auto(value: Any) -> bool:
 
 def preset_problems(hw: DictConfig) -> list[str]:
     """Values inside the hardware node that no machine could accept."""
+    if OmegaConf.is_missing(hw, "name"):
+        return [
+            "hardware.name is missing: the selected hardware config is a base of other presets "
+            "(conf/hardware/_*.yaml), not a preset; pick one (`make presets` lists them)"
+        ]
     found = []
     for key in ("devices", "num_nodes"):
         if not _whole_or_auto(hw[key]):

@@ -43,6 +43,7 @@ from framework.training.checkpointing import (
     readable,
 )
 from framework.training.eos_check import check_saved_tokenizer
+from framework.training.loggers import build_loggers
 from framework.training.loss_curve import write_loss_curve
 from framework.training.module import FineTuneModule
 from framework.training.preemption import Preemption
@@ -50,7 +51,6 @@ from framework.training.progress import StepProgressBar
 from framework.training.reload_check import load_saved, max_logit_difference
 from framework.training.step_times import StepTimes
 from framework.training.task_report import task_metrics
-from framework.training.loggers import build_loggers
 
 log = logging.getLogger(__name__)
 
