@@ -27,7 +27,7 @@ def train(cfg: DictConfig) -> float:
         from framework.dry_run import render_dry_run
 
         print(render_dry_run(cfg, plan, problems))
-        if problems:  # exit 2, like the real run would, after showing the whole plan
+        if problems:  # exit 2, like the real run would, after showing the whole dry run
             raise UserError(f"the dry run found {len(problems)} problem(s), listed above")
         return float("nan")
     if problems:

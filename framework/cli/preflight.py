@@ -39,7 +39,7 @@ def check_overrides(config_dir: Path, config_name: str, overrides: list[str]) ->
     except Exception as error:
         raise UserError(describe(error, base)) from None
     problems = target_problems(cfg) + all_problems(cfg)
-    if problems and not cfg.run.dry_run:  # a dry run prints them with its plan, then exits 2
+    if problems and not cfg.run.dry_run:  # a dry run prints them with the rest, then exits 2
         raise UserError("\n  ".join(["the run cannot start:", *problems]))
     return cfg
 
