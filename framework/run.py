@@ -1,4 +1,5 @@
-"""train(cfg): check the config, then build, fit and write the run dir (or print a plan)."""
+"""train(cfg): resolve the hardware plan once, check the config, then build, fit and write the
+run dir (or print the dry run)."""
 
 from __future__ import annotations
 
@@ -11,28 +12,35 @@ from omegaconf import DictConfig
 from framework.config.strict import strict_problems
 from framework.config.validate import all_problems
 from framework.errors import UserError
+from framework.hardware.machine import Machine
+from framework.hardware.plan import HardwareSpec, resolve_plan
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> float:
     """Run one fine-tuning job; return the final validation loss (what sweeps optimize)."""
-    problems = all_problems(cfg)
-    if problems and strict_problems(cfg):  # the plan could not even be read
-        raise UserError("\n  ".join(["the run cannot start:", *problems]))
+    strict = strict_problems(cfg)
+    if strict:  # the config cannot even be read: nothing else can be checked or planned
+        raise UserError("\n  ".join(["the run cannot start:", *strict]))
+    # The one resolution of this run's hardware: the checks, the dry run and the Trainer use it.
+    # A dry run stays torch-free; a real run asks torch about the GPUs (where there are any).
+    machine = Machine.detect(probe_torch=not cfg.run.dry_run)
+    plan = resolve_plan(HardwareSpec.of_run(cfg), machine)
+    problems = all_problems(cfg, plan)
     if cfg.run.dry_run:
-        from framework.plan import render_plan
+        from framework.dry_run import render_dry_run
 
-        print(render_plan(cfg, problems))
-        if problems:  # exit 2, like the real run would, after showing the whole plan
+        print(render_dry_run(cfg, plan, problems))
+        if problems:  # exit 2, like the real run would, after showing the whole dry run
             raise UserError(f"the dry run found {len(problems)} problem(s), listed above")
         return float("nan")
     if problems:
         raise UserError("\n  ".join(["the run cannot start:", *problems]))
     from framework.builders.trainer import close_loggers
+    from framework.hardware.ranks import log_rank_config, ranks_join_this_run
     from framework.models.checks import check_before_launch
     from framework.training.job import Job
-    from framework.training.ranks import log_rank_config, ranks_join_this_run
     from framework.training.run_lock import exclusive_run_dir, is_rank_zero_launch
     from framework.training.run_record import write_hydra_record
 
@@ -45,7 +53,7 @@ def train(cfg: DictConfig) -> float:
     ):
         if is_rank_zero_launch():
             write_hydra_record(cfg, Path(str(cfg.paths.run_dir)))
-        job = Job.from_config(cfg)
+        job = Job.from_config(cfg, plan)
         finished = False
         try:
             metrics = job.fit()

@@ -21,7 +21,9 @@ discover_methods(ROOT / "plugins")
 
 SKIP_GROUPS = {"hydra", "method"}  # hydra is Hydra's own; methods come from the registry
 FILE_PRESETS = sorted(
-    (p.parent.name, p.stem) for p in CONF.glob("*/*.yaml") if p.parent.name not in SKIP_GROUPS
+    (p.parent.name, p.stem)
+    for p in CONF.glob("*/*.yaml")
+    if p.parent.name not in SKIP_GROUPS and not p.stem.startswith("_")  # _*: bases, not presets
 )
 
 

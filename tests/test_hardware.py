@@ -153,7 +153,14 @@ def test_dry_run_prints_the_strategy_and_a_memory_estimate_quickly(tmp_path: Pat
     # slack for a machine busy with other jobs.
     assert cpu < 5.0 and wall < 10.0
     out = result.stdout
-    assert "CPUCapableDeepSpeedStrategy(stage=3" in out
+    assert "CPUCapableDeepSpeedStrategy(config=<deepspeed config below>" in out
+    # The exact DeepSpeed config dict the strategy receives, as JSON.
+    shown = out[out.index("deepspeed config (json") :].split("\n", 1)[1]
+    config = json.JSONDecoder().raw_decode(shown)[0]
+    assert (
+        config["zero_optimization"]["stage"] == 3
+        and "offload_param" not in config["zero_optimization"]
+    )
     assert "memory estimate per device (CPU process): peak ~" in out
     for part in ("weights", "gradients", "optimizer states", "activations (train step)"):
         assert f"  {part}: " in out
@@ -165,7 +172,7 @@ def test_dry_run_reports_qlora_with_fsdp_and_exits_2(tmp_path: Path) -> None:
         ["method=qlora", "hardware=fsdp", "run.dry_run=true", f"paths.output_dir={tmp_path}"]
     )
     assert result.returncode == 2
-    assert "# plan" in result.stdout and "problems: 1" in result.stdout
+    assert "# what the run would do" in result.stdout and "problems: 1" in result.stdout
     assert "method=qlora cannot run with hardware.strategy=fsdp" in result.stdout
     assert "the dry run found 1 problem(s)" in result.stderr
     assert "Traceback" not in result.stderr

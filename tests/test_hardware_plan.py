@@ -1,5 +1,5 @@
-"""Hardware presets without launching: resolution, checks before launch, memory estimate, data
-sharding, DeepSpeed checkpoint folders."""
+"""Hardware presets without launching: resolution on a given Machine, strategy settings, checks
+before launch, memory estimate, data sharding, DeepSpeed checkpoint folders."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from omegaconf import DictConfig
 from framework.config.schema import register_schemas
 from framework.config.validate import all_problems
 from framework.data.sampler import ResumableSampler
-from framework.memory_estimate import KNOWN_SHAPES, Workload, estimate_memory
+from framework.hardware.machine import Machine
+from framework.hardware.memory import KNOWN_SHAPES, Workload, estimate_memory
+from framework.hardware.plan import HardwarePlan, HardwareSpec, quantization_for, resolve_plan
+from framework.hardware.settings import deepspeed_config, strategy_arguments
 from framework.methods.discovery import discover_methods
 from framework.models.quantization import QuantizationSpec
 from framework.training.checkpointing import readable
-from framework.training.hardware_plan import plan_hardware, quantization_for
 from tests.helpers import ROOT, compose_config
 
 register_schemas()
@@ -30,41 +32,76 @@ def compose_run(overrides: list[str]) -> DictConfig:
     return compose_config(overrides)
 
 
+CPU = Machine(gpus=0)
+
+
+def plan(machine: Machine = CPU, **spec: object) -> HardwarePlan:
+    return resolve_plan(HardwareSpec(**spec), machine)  # type: ignore[arg-type]
+
+
 def test_auto_resolves_to_the_cpu_without_gpus_and_to_every_gpu_with_them() -> None:
-    cpu = plan_hardware("auto", "auto", 1, "deepspeed", "auto", zero_stage=3, gpus=0, env={})
+    auto = {"accelerator": "auto", "devices": "auto", "strategy": "deepspeed", "zero_stage": 3}
+    cpu = plan(CPU, **auto)
     assert (cpu.accelerator, cpu.devices, cpu.precision) == ("cpu", 1, "32-true")
-    gpu = plan_hardware("auto", "auto", 1, "deepspeed", "auto", zero_stage=3, gpus=4, env={})
+    gpu = plan(Machine(gpus=4), **auto)
     assert (gpu.accelerator, gpu.devices, gpu.precision) == ("gpu", 4, "bf16-mixed")
-    old = plan_hardware("gpu", 1, 1, "auto", "auto", gpus=1, bf16=False, env={})
+    old = plan(Machine(gpus=1, bf16=False), accelerator="gpu")
     assert old.precision == "16-mixed"  # a GPU without bf16
-    assert plan_hardware("cpu", 2, 1, "ddp", "bf16-true", gpus=0, env={}).precision == "bf16-true"
+    assert plan(devices=2, strategy="ddp", precision="bf16-true").precision == "bf16-true"
 
 
 def test_multi_node_counts_come_from_the_launcher_environment() -> None:
-    slurm = {"SLURM_NNODES": "4", "SLURM_NTASKS_PER_NODE": "8"}
-    plan = plan_hardware("gpu", "auto", "auto", "ddp", "auto", gpus=8, env=slurm)
-    assert (plan.num_nodes, plan.devices, plan.world_size) == (4, 8, 32)
-    torchrun = {"GROUP_WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}
-    plan = plan_hardware("gpu", "auto", "auto", "ddp", "auto", gpus=8, env=torchrun)
-    assert (plan.num_nodes, plan.devices) == (2, 2)
-    assert plan_hardware("gpu", "auto", "auto", "ddp", "auto", gpus=8, env={}).num_nodes == 1
+    auto = {"accelerator": "gpu", "devices": "auto", "num_nodes": "auto", "strategy": "ddp"}
+    slurm = Machine(gpus=8, launcher={"SLURM_NNODES": "4", "SLURM_NTASKS_PER_NODE": "8"})
+    resolved = plan(slurm, **auto)
+    assert (resolved.num_nodes, resolved.devices, resolved.world_size) == (4, 8, 32)
+    torchrun = Machine(gpus=8, launcher={"GROUP_WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"})
+    resolved = plan(torchrun, **auto)
+    assert (resolved.num_nodes, resolved.devices) == (2, 2)
+    assert plan(Machine(gpus=8), **auto).num_nodes == 1
+
+
+def test_machine_detection_reads_the_launcher_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_NNODES", "3")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    machine = Machine.detect()
+    assert machine.gpus == 0 and machine.launcher["SLURM_NNODES"] == "3"
+    assert "SLURM_NNODES=3" in machine.describe()
 
 
 def test_deepspeed_names_and_lightning_aliases() -> None:
-    plan = plan_hardware("cpu", 2, 1, "deepspeed", "auto", None, 3, True, True, gpus=0, env={})
-    assert plan.strategy_names == ("deepspeed", "deepspeed_stage_3", "deepspeed_stage_3_offload")
-    assert plan.shards_parameters and plan.offload_optimizer
-    alias = plan_hardware("cpu", 2, 1, "deepspeed_stage_2_offload", "auto", gpus=0, env={})
+    offload = {"offload_optimizer": True, "offload_parameters": True}
+    zero3 = plan(devices=2, strategy="deepspeed", zero_stage=3, **offload)
+    assert zero3.strategy_names == ("deepspeed", "deepspeed_stage_3", "deepspeed_stage_3_offload")
+    assert zero3.shards_parameters and zero3.offload_optimizer
+    alias = plan(devices=2, strategy="deepspeed_stage_2_offload")
     assert (alias.strategy, alias.zero_stage, alias.offload_optimizer) == ("deepspeed", 2, True)
-    assert alias.strategy_kwargs["stage"] == 2 and not alias.offload_parameters
-    fsdp = plan_hardware("cpu", 2, 1, "fsdp", "auto", gpus=0, env={})
-    assert fsdp.strategy_kwargs["data_parallel_size"] == 2 and fsdp.shards_parameters
+    assert deepspeed_config(alias)["zero_optimization"]["stage"] == 2
+    assert not alias.offload_parameters
+    fsdp = plan(devices=2, strategy="fsdp")
+    assert strategy_arguments(fsdp)["data_parallel_size"] == 2 and fsdp.shards_parameters
+
+
+@pytest.mark.parametrize("preset", ["zero1", "zero2", "zero2_offload", "zero3", "zero3_offload"])
+def test_deepspeed_config_is_what_lightning_would_build(preset: str) -> None:
+    """The dict the strategy receives equals Lightning's own defaults for the same settings."""
+    from pytorch_lightning.strategies import DeepSpeedStrategy
+
+    resolved = resolve_plan(HardwareSpec.of_run(compose_run([f"hardware={preset}"])), CPU)
+    lightning = DeepSpeedStrategy(
+        stage=resolved.zero_stage,
+        offload_optimizer=resolved.offload_optimizer,
+        offload_parameters=resolved.offload_parameters,
+        logging_batch_size_per_gpu=resolved.micro_batch_size,
+    )
+    assert deepspeed_config(resolved) == lightning.config
+    assert deepspeed_config(resolved) is not deepspeed_config(resolved)  # Lightning edits it
 
 
 def test_4bit_storage_follows_the_compute_dtype_only_when_parameters_are_sharded() -> None:
     spec = QuantizationSpec(bits=4, compute_dtype="bfloat16", quant_storage="uint8")
-    sharded = plan_hardware("cpu", 2, 1, "deepspeed", "auto", zero_stage=3, gpus=0, env={})
-    replicated = plan_hardware("cpu", 2, 1, "ddp", "auto", gpus=0, env={})
+    sharded = plan(devices=2, strategy="deepspeed", zero_stage=3)
+    replicated = plan(devices=2, strategy="ddp")
     adjusted = quantization_for(spec, sharded)
     assert adjusted is not None and adjusted.quant_storage == "bfloat16"
     assert quantization_for(spec, replicated) == spec
@@ -182,3 +219,36 @@ def test_deepspeed_checkpoint_folder_is_readable_only_when_complete(tmp_path: Pa
     assert readable(folder)
     (tag / "mp_rank_00_model_states.pt").write_bytes(b"torn")
     assert not readable(folder)
+
+
+def _restated_defaults(node: object, default: object, key: str) -> list[str]:
+    """Keys of a preset's YAML node whose value equals the schema default."""
+    from dataclasses import fields, is_dataclass
+
+    if is_dataclass(default) and isinstance(node, dict):
+        found = []
+        for f in fields(default):
+            if f.name in node:
+                found += _restated_defaults(
+                    node[f.name], getattr(default, f.name), f"{key}.{f.name}"
+                )
+        return found
+    return [key] if node == default else []
+
+
+def test_hardware_presets_compose_from_one_base_and_restate_no_schema_default() -> None:
+    import yaml
+
+    from framework.hardware.schema import HardwareConfig
+
+    for path in sorted((ROOT / "conf/hardware").glob("*.yaml")):
+        node = yaml.safe_load(path.read_text())
+        node.pop("defaults", None)
+        assert _restated_defaults(node, HardwareConfig(name="-"), "hardware") == [], path.name
+        if path.stem.startswith("zero"):
+            assert "_deepspeed" in path.read_text()  # the DeepSpeed keys live in the base
+
+
+def test_the_base_preset_is_not_selectable() -> None:
+    problems = all_problems(compose_run(["hardware=_deepspeed"]))
+    assert len(problems) == 1 and "not a preset" in problems[0]

@@ -38,7 +38,8 @@ def describe(error: Exception, base_config: BaseComposer) -> str:
 
 def _missing_config(error: MissingConfigException) -> str:
     missing = error.missing_cfg_file or ""
-    options = [o for o in (error.options or []) if not o.endswith("_schema")]
+    # Schemas and bases of other presets (conf/<group>/_*.yaml) are not for selecting.
+    options = [o for o in (error.options or []) if not o.endswith("_schema") and o[:1] != "_"]
     if "/" in missing:
         group, _, value = missing.rpartition("/")
         return (

@@ -53,7 +53,7 @@ def _options(group: str, searchpath: list[str]) -> list[str]:
         scheme, _, location = entry.partition("://")
         if scheme == "file":
             names.update(p.stem for p in (Path(location) / group).glob("*.yaml"))
-    return sorted(n for n in names if not n.endswith("_schema"))
+    return sorted(n for n in names if not n.endswith("_schema") and n[:1] != "_")
 
 
 def groups_text(root: DictConfig | None = None) -> str:

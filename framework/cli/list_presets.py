@@ -88,8 +88,8 @@ def list_presets(project_root: Path, extra_searchpath: list[str]) -> list[Preset
             for name in source.list(group, results_filter=None):
                 name = name.removesuffix(".yaml")
                 if source.is_config(f"{group}/{name}") and (group, name) not in found:
-                    if name.endswith("_schema"):
-                        continue
+                    if name.endswith("_schema") or name.startswith("_"):
+                        continue  # schemas, and bases that presets list in their defaults
                     found[(group, name)] = Preset(
                         group, name, _describe(source, group, name), source.provider
                     )

@@ -9,6 +9,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from framework.data.formats import COLUMN_FIELDS, FORMAT_NAMES
+from framework.hardware.schema import CHOICES as HARDWARE_CHOICES
+from framework.hardware.schema import HardwareConfig
 from framework.models.architectures import ARCHITECTURES
 from framework.tasks.registry import CAUSAL_LM, TASK_NAMES
 
@@ -51,33 +53,6 @@ class MethodConfig:
     """How the model is fine-tuned (LoRA, QLoRA, ...): one subclass per method, its own fields."""
 
     name: str = MISSING
-
-
-@dataclass
-class DeepSpeedConfig:
-    """DeepSpeed ZeRO settings of a hardware preset (used when strategy=deepspeed)."""
-
-    stage: int = 2  # 1: optimizer states, 2: + gradients, 3: + parameters are partitioned
-    offload_optimizer: bool = False  # optimizer states and step on the CPU (DeepSpeedCPUAdam)
-    offload_parameters: bool = False  # stage 3 only: parameters live on the CPU between uses
-
-
-@dataclass
-class HardwareConfig:
-    """How a run uses the machine; mapped to Lightning Trainer kwargs by one function."""
-
-    name: str = MISSING
-    description: str = ""
-    accelerator: str = "cpu"  # cpu | gpu | auto (a GPU when CUDA sees one, else the CPU)
-    devices: Any = 1  # processes per node: an int or "auto" (every visible GPU; 1 on CPU)
-    num_nodes: Any = 1  # an int or "auto" (from SLURM_NNODES / torchrun's GROUP_WORLD_SIZE)
-    strategy: str = "auto"  # auto | ddp | deepspeed | fsdp (or deepspeed_stage_3_offload, ...)
-    precision: str = "auto"  # auto: bf16-mixed on GPUs that support it, else 32-true
-    process_group_backend: str | None = None  # gloo | nccl; None: Lightning's default
-    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
-    requires: list[str] = field(default_factory=list)  # what the machine must have: cuda
-    # Methods the preset refuses, by a Capabilities flag that is true for them -> why.
-    refuses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -222,29 +197,7 @@ BUNDLED_CORPORA = (
 )
 
 CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
-    "hardware": {
-        "accelerator": ("cpu", "gpu", "cuda", "auto"),
-        "strategy": (
-            "auto",
-            "ddp",
-            "deepspeed",
-            "fsdp",
-            "deepspeed_stage_1",
-            "deepspeed_stage_2",
-            "deepspeed_stage_2_offload",
-            "deepspeed_stage_3",
-            "deepspeed_stage_3_offload",
-        ),
-        "precision": (
-            "auto",
-            "32-true",
-            "bf16-mixed",
-            "bf16-true",
-            "16-mixed",
-            "16-true",
-            "64-true",
-        ),
-    },
+    "hardware": HARDWARE_CHOICES,
     "dataset": {
         "source": ("file", "jsonl", "disk", "hub", *BUNDLED_CORPORA),
         "format": FORMAT_NAMES,

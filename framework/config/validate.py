@@ -10,14 +10,12 @@ from typing import Any
 from omegaconf import DictConfig
 
 from framework.builders.method import apply_context, build_method
-from framework.config.hardware_checks import (
-    hardware_plan,
-    hardware_problems,
-    method_strategy_problems,
-)
 from framework.config.schema import CHOICES
 from framework.config.strict import strict_problems
 from framework.errors import allowed_list, did_you_mean
+from framework.hardware.checks import hardware_problems, method_strategy_problems
+from framework.hardware.machine import Machine
+from framework.hardware.plan import HardwarePlan, HardwareSpec, resolve_plan
 from framework.methods.base import ApplyContext, Method
 from framework.methods.registry import get_method, method_names
 from framework.models.architectures import ENCODER_ARCHITECTURES
@@ -143,7 +141,9 @@ def task_problems(cfg: DictConfig) -> list[str]:
     ]
 
 
-def combination_problems(cfg: DictConfig, method: Method[Any], ctx: ApplyContext) -> list[str]:
+def combination_problems(
+    cfg: DictConfig, method: Method[Any], ctx: ApplyContext, plan: HardwarePlan
+) -> list[str]:
     """Method x hardware x dataset x run conflicts declared by the method's capabilities."""
     caps = method.capabilities
     found = list(method.problems(ctx))
@@ -152,7 +152,7 @@ def combination_problems(cfg: DictConfig, method: Method[Any], ctx: ApplyContext
             f"method={method.name} does not support task '{ctx.task}' "
             f"(it supports: {allowed_list(caps.task_types)})"
         )
-    found += method_strategy_problems(cfg, method, hardware_plan(cfg))
+    found += method_strategy_problems(cfg, method, plan)
     found += quantization_problems(method)
     if cfg.run.merge:
         found += merge_problems(method)
@@ -186,16 +186,24 @@ def merge_problems(method: Method[Any]) -> list[str]:
     ]
 
 
-def all_problems(cfg: DictConfig) -> list[str]:
-    """Every problem in the config; empty means the run may start."""
+def all_problems(cfg: DictConfig, plan: HardwarePlan | None = None) -> list[str]:
+    """Every problem in the config; empty means the run may start.
+
+    `plan` is the run's HardwarePlan (framework.run.train resolves it once and passes it);
+    without one (checks before launch, tests) it is resolved here on this machine, no torch.
+    """
     strict = strict_problems(cfg)
     if strict:  # unknown keys or values that do not resolve: the other checks would trip
         return strict
     found = choice_problems(cfg) + range_problems(cfg)
     found += task_problems(cfg) if not found else []
     found += file_problems(cfg) + model_problems(cfg)
-    found += hardware_problems(cfg) if not found else []
+    if found:
+        return found
+    if plan is None:
+        plan = resolve_plan(HardwareSpec.of_run(cfg), Machine.detect())
+    found = hardware_problems(cfg, plan)
     if found:
         return found
     method = build_method(cfg.method)
-    return combination_problems(cfg, method, apply_context(cfg))
+    return combination_problems(cfg, method, apply_context(cfg), plan)

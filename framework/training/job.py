@@ -17,15 +17,15 @@ from framework.builders.module import build_module
 from framework.builders.trainer import build_callbacks, build_trainer
 from framework.data.datamodule import TaskDataModule
 from framework.errors import UserError
+from framework.hardware.consolidate import whole_model
+from framework.hardware.plan import HardwarePlan, quantization_for
+from framework.hardware.trainer import trainer_kwargs
 from framework.tasks.generation import generation_report
 from framework.training.artifacts import write_run_dir
 from framework.training.callbacks import Throughput, peak_memory_mib
 from framework.training.checkpointing import newest_readable, readable
-from framework.training.consolidate import whole_model
-from framework.training.hardware_plan import hardware_arguments, plan_hardware, quantization_for
 from framework.training.module import FineTuneModule
 from framework.training.task_report import task_metrics
-from framework.training.trainer_factory import hardware_to_trainer_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,9 @@ class Job:
     resume_from: str | None
 
     @classmethod
-    def from_config(cls, cfg: DictConfig) -> Job:
-        """Build: tokenizer, data, method, module, callbacks and Trainer, each from its group."""
+    def from_config(cls, cfg: DictConfig, plan: HardwarePlan) -> Job:
+        """Build: tokenizer, data, method, module, callbacks and Trainer, each from its group
+        (`plan`: the run's hardware, resolved once by framework.run.train)."""
         pl.seed_everything(int(cfg.run.seed), workers=True, verbose=False)
         run_dir = Path(str(cfg.paths.run_dir))
         cache_dir = Path(str(cfg.paths.cache_dir))
@@ -58,8 +59,6 @@ class Job:
             cache_dir=cache_dir,
         )
         method = build_method(cfg.method)
-        hardware = hardware_arguments(cfg.hardware, int(cfg.dataset.batch_size))
-        plan = plan_hardware(**hardware)
         module = build_module(
             cfg,
             method=method,
@@ -71,7 +70,7 @@ class Job:
         callbacks, throughput = build_callbacks(cfg, run_dir)
         trainer = build_trainer(
             cfg,
-            hardware_kwargs=hardware_to_trainer_kwargs(**hardware),
+            hardware_kwargs=trainer_kwargs(plan),
             run_dir=run_dir,
             callbacks=callbacks,
         )

@@ -57,7 +57,7 @@ class FineTuneModule(pl.LightningModule):
             return
         self.model = self.build_model()
         if self.device_mesh is not None:  # ModelParallelStrategy: FSDP2 over the data ranks
-            from framework.training.strategies import shard_with_fsdp2
+            from framework.hardware.strategies import shard_with_fsdp2
 
             shard_with_fsdp2(self.model, self.device_mesh["data_parallel"])
 

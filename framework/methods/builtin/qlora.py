@@ -20,7 +20,7 @@ QUANTIZED_REFUSALS = {
     "deepspeed_stage_3_offload": "ZeRO-3 cannot partition or offload a quantized base",
 }
 # QLoRA shards under ZeRO-3: there its 4-bit weights are stored in the compute dtype
-# (bnb_4bit_quant_storage, framework.training.hardware_plan.quantization_for); trained with 2
+# (bnb_4bit_quant_storage, framework.hardware.plan.quantization_for); trained with 2
 # CPU ranks in tests/test_hardware.py. FSDP (and QDoRA, 8-bit under ZeRO-3) stay refused.
 QLORA_REFUSALS = {k: v for k, v in QUANTIZED_REFUSALS.items() if not k.startswith("deepspeed")}
 QUANTIZED_MERGE_REFUSAL = (

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pytorch_lightning.strategies import DeepSpeedStrategy, ModelParallelStrategy
 
-from framework.training.module import FineTuneModule
+if TYPE_CHECKING:
+    from framework.training.module import FineTuneModule
 
 
 def gathered_state_dict(strategy: Any, net: torch.nn.Module) -> dict[str, torch.Tensor] | None:

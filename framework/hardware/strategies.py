@@ -1,4 +1,4 @@
-"""Lightning strategy objects for the hardware presets: DeepSpeed on CPU too, and FSDP2."""
+"""The Lightning strategy objects of a plan: DDP, DeepSpeed (on the CPU too), FSDP2."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from pytorch_lightning.strategies import DDPStrategy, DeepSpeedStrategy, ModelParallelStrategy
 
-from framework.training.hardware_plan import HardwarePlan
+from framework.hardware.plan import HardwarePlan
+from framework.hardware.settings import strategy_arguments
 
 
 class CPUCapableDeepSpeedStrategy(DeepSpeedStrategy):
@@ -102,14 +103,16 @@ class CPUCapableDeepSpeedStrategy(DeepSpeedStrategy):
 
 
 def build_strategy(plan: HardwarePlan) -> Any:
-    """The Lightning strategy object (or name) for a resolved hardware plan."""
-    if plan.strategy == "ddp":
-        return DDPStrategy(**plan.strategy_kwargs)
-    if plan.strategy == "deepspeed":
-        return CPUCapableDeepSpeedStrategy(**plan.strategy_kwargs)
-    if plan.strategy == "fsdp":
-        return ModelParallelStrategy(**plan.strategy_kwargs)
-    return plan.strategy
+    """The Lightning strategy object (or name) for a resolved hardware plan; DeepSpeed gets
+    `config=settings.deepspeed_config(plan)`, the dict the dry run prints."""
+    classes = {
+        "ddp": DDPStrategy,
+        "deepspeed": CPUCapableDeepSpeedStrategy,
+        "fsdp": ModelParallelStrategy,
+    }
+    if plan.strategy not in classes:
+        return plan.strategy
+    return classes[plan.strategy](**strategy_arguments(plan))
 
 
 def shard_with_fsdp2(model: torch.nn.Module, mesh: Any) -> None:

@@ -6,16 +6,11 @@ import dataclasses
 import importlib.util
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from framework.errors import allowed_list
+from framework.hardware.plan import HardwarePlan
 from framework.methods.base import Capabilities, Method
-from framework.training.hardware_plan import (
-    HardwarePlan,
-    hardware_arguments,
-    plan_hardware,
-    visible_gpus,
-)
 
 REQUIREMENTS = ("cuda",)
 BACKENDS = ("gloo", "nccl", "mpi")
@@ -34,6 +29,11 @@ def _whole_or_auto(value: Any) -> bool:
 
 def preset_problems(hw: DictConfig) -> list[str]:
     """Values inside the hardware node that no machine could accept."""
+    if OmegaConf.is_missing(hw, "name"):
+        return [
+            "hardware.name is missing: the selected hardware config is a base of other presets "
+            "(conf/hardware/_*.yaml), not a preset; pick one (`make presets` lists them)"
+        ]
     found = []
     for key in ("devices", "num_nodes"):
         if not _whole_or_auto(hw[key]):
@@ -61,15 +61,10 @@ def preset_problems(hw: DictConfig) -> list[str]:
     return found
 
 
-def hardware_plan(cfg: DictConfig) -> HardwarePlan:
-    """The resolved plan of the run's hardware preset on this machine (no torch import)."""
-    return plan_hardware(**hardware_arguments(cfg.hardware, int(cfg.dataset.batch_size)))
-
-
 def machine_problems(cfg: DictConfig, plan: HardwarePlan) -> list[str]:
     """The preset asks for something this machine or install does not have."""
     hw, found = cfg.hardware, []
-    gpus = visible_gpus()
+    gpus = plan.machine.gpus
     if (plan.accelerator == "gpu" or "cuda" in hw.requires) and gpus == 0:
         found.append(
             f"hardware={hw.name} needs a CUDA GPU and none is visible here; use hardware=cpu or "
@@ -140,10 +135,9 @@ def method_strategy_problems(cfg: DictConfig, method: Method[Any], plan: Hardwar
     ]
 
 
-def hardware_problems(cfg: DictConfig) -> list[str]:
+def hardware_problems(cfg: DictConfig, plan: HardwarePlan) -> list[str]:
     """Every problem with the hardware preset alone (method conflicts are checked later)."""
     found = preset_problems(cfg.hardware)
     if found:
         return found
-    plan = hardware_plan(cfg)
     return machine_problems(cfg, plan) + strategy_problems(cfg, plan)

@@ -246,7 +246,7 @@ def estimate_memory(shape: ModelShape, w: Workload) -> MemoryEstimate:
 
 
 def render_estimate(shape: ModelShape, w: Workload, est: MemoryEstimate) -> list[str]:
-    """Lines for the dry-run plan."""
+    """Lines for the dry run."""
     lines = [
         f"memory estimate per device ({'GPU' if w.accelerator == 'gpu' else 'CPU process'}): "
         f"peak ~{est.peak / MIB:,.0f} MiB",

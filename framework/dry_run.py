@@ -1,7 +1,8 @@
-"""`run.dry_run=true`: print the resolved plan and every problem, without loading weights."""
+"""`run.dry_run=true`: print what the run would do and every problem, without loading weights."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -9,28 +10,35 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from framework.builders.method import apply_context, build_method
-from framework.config.hardware_checks import hardware_plan, preset_problems
-from framework.memory_estimate import (
+from framework.hardware.checks import preset_problems
+from framework.hardware.memory import (
     Workload,
     adapter_parameters,
     estimate_memory,
     model_shape,
     render_estimate,
 )
+from framework.hardware.plan import HardwarePlan, quantization_for
+from framework.hardware.ranks import RUN_DIR_ENV
+from framework.hardware.settings import (
+    STRATEGY_CLASSES,
+    deepspeed_config,
+    fsdp_settings,
+    strategy_arguments,
+)
 from framework.methods.base import ApplyContext, Method
-from framework.training.hardware_plan import HardwarePlan, quantization_for
-from framework.training.ranks import RUN_DIR_ENV
 
 
-def render_plan(cfg: DictConfig, problems: list[str]) -> str:
-    """The composed config, the Trainer/strategy, a memory estimate and the problems, as text."""
+def render_dry_run(cfg: DictConfig, plan: HardwarePlan, problems: list[str]) -> str:
+    """The composed config, the Trainer/strategy (with the DeepSpeed config or FSDP settings
+    the run will use), a memory estimate and the problems, as text."""
     method = build_method(cfg.method)
     ctx = apply_context(cfg)
     lines = [
         "# hydratune dry run: nothing was loaded",
         OmegaConf.to_yaml(cfg, resolve=True).rstrip(),
         "",
-        "# plan",
+        "# what the run would do",
         f"method: {method.name} ({method.capabilities.description})",
         f"target modules: {', '.join(ctx.target_modules) or '(none by name)'}",
         f"capabilities: {capability_summary(method)}",
@@ -38,8 +46,8 @@ def render_plan(cfg: DictConfig, problems: list[str]) -> str:
     if preset_problems(cfg.hardware):
         lines.append("trainer: not planned (the hardware preset has problems, below)")
     else:
-        plan = hardware_plan(cfg)
         lines += trainer_lines(cfg, method, plan)
+        lines += strategy_settings_lines(plan)
         lines += memory_lines(cfg, method, ctx, plan)
     lines.append("problems: " + ("none" if not problems else f"{len(problems)}"))
     lines += [f"  - {p}" for p in problems]
@@ -58,8 +66,13 @@ def capability_summary(method: Method[Any]) -> str:
 
 
 def trainer_lines(cfg: DictConfig, method: Method[Any], plan: HardwarePlan) -> list[str]:
-    """The Trainer arguments and the strategy object that hardware_to_trainer_kwargs builds."""
-    kwargs = ", ".join(f"{k}={v}" for k, v in plan.strategy_kwargs.items())
+    """The Trainer arguments and the strategy object that hardware.trainer.trainer_kwargs builds."""
+    shown = {
+        k: "<deepspeed config below>" if k == "config" else v
+        for k, v in strategy_arguments(plan).items()
+    }
+    kwargs = ", ".join(f"{k}={v}" for k, v in shown.items())
+    strategy = STRATEGY_CLASSES.get(plan.strategy, "auto (Lightning picks)")
     optimizer = "torch.optim.AdamW" if cfg.optim.name == "adamw" else "torch.optim.SGD"
     if plan.offload_optimizer:
         optimizer = "deepspeed.ops.adam.DeepSpeedCPUAdam (ZeRO offload steps on the CPU)"
@@ -67,14 +80,13 @@ def trainer_lines(cfg: DictConfig, method: Method[Any], plan: HardwarePlan) -> l
         f"trainer: accelerator={plan.accelerator} devices={plan.devices} "
         f"num_nodes={plan.num_nodes} precision={plan.precision} "
         f"max_steps={cfg.trainer.max_steps}",
-        f"strategy: {plan.strategy_class}" + (f"({kwargs})" if kwargs else ""),
+        plan.machine.describe(),
+        f"strategy: {strategy}" + (f"({kwargs})" if kwargs else ""),
         f"processes: {plan.world_size}; global batch {plan.world_size * cfg.dataset.batch_size}"
         f" rows ({plan.world_size} x dataset.batch_size={cfg.dataset.batch_size})"
         + ("; one run dir, written by rank 0" if plan.world_size > 1 else ""),
         f"optimizer: {optimizer}",
     ]
-    if plan.strategy == "fsdp":
-        lines.append("sharding: FSDP2 fully_shard per transformer block, then the root module")
     if plan.num_nodes > 1 and RUN_DIR_ENV not in os.environ:
         lines.append(
             f"note: every node runs train.py itself; export {RUN_DIR_ENV}=<shared path> (or "
@@ -87,6 +99,24 @@ def trainer_lines(cfg: DictConfig, method: Method[Any], plan: HardwarePlan) -> l
             f"(the compute dtype, so {plan.strategy} can shard the 4-bit weights)"
         )
     return lines
+
+
+def strategy_settings_lines(plan: HardwarePlan) -> list[str]:
+    """The exact DeepSpeed config dict (hardware.settings.deepspeed_config) or FSDP settings
+    the strategy is built with, as JSON."""
+    if plan.strategy == "deepspeed":
+        return [
+            "deepspeed config (json; Lightning adds gradient_accumulation_steps, "
+            "gradient_clipping and fp16/bf16 from the Trainer at setup):",
+            json.dumps(deepspeed_config(plan), indent=2),
+        ]
+    if plan.strategy == "fsdp":
+        return [
+            "sharding: FSDP2 fully_shard per transformer block, then the root module",
+            "fsdp settings (json, ModelParallelStrategy arguments):",
+            json.dumps(fsdp_settings(plan), indent=2),
+        ]
+    return []
 
 
 def _config_json(cfg: DictConfig) -> Path | None:
