@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from framework.training.checkpointing import checkpoints_newest_first, newest_readable
+from framework.training.preemption import PREEMPTED_EXIT_CODE
 from tests.helpers import ROOT, TINY, run_train
 
 pytestmark = pytest.mark.e2e  # every test here starts a subprocess
@@ -94,7 +95,7 @@ def test_preemption_signal_checkpoints_exits_cleanly_and_resumes_to_same_loss(
     signum: int, straight: Path, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "preempted"
-    assert interrupt_after_first_checkpoint(run_dir, signum) == 0
+    assert interrupt_after_first_checkpoint(run_dir, signum) == PREEMPTED_EXIT_CODE
     log = (run_dir / "train.log").read_text()
     assert f"preempted by {signal.Signals(signum).name} after step" in log
     newest = checkpoints_newest_first(run_dir / "checkpoints")[0]

@@ -1,4 +1,10 @@
-"""Preemption: on SIGTERM or SIGUSR1, save a checkpoint at the next step end and exit cleanly."""
+"""Preemption: on SIGTERM or SIGUSR1, save a checkpoint at the next step end and stop.
+
+The process then exits with PREEMPTED_EXIT_CODE (75, EX_TEMPFAIL: "try again"), never 0: the
+run is not finished, and a scheduler must requeue it (re-running the same command resumes from
+the checkpoint). A signal that arrives outside a training step (during the validation before
+step 1, or after the last step) stops at once with the same code, and no checkpoint is claimed
+that was not written."""
 
 from __future__ import annotations
 
@@ -17,8 +23,11 @@ log = logging.getLogger(__name__)
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
 
+PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL (sysexits.h): not done, run the same command again
+
+
 class Preempted(SystemExit):
-    """Raised after the preemption checkpoint is written; exits the process with code 0."""
+    """Raised when a preemption signal stops the run; exits with PREEMPTED_EXIT_CODE."""
 
 
 class Preemption(pl.Callback):
@@ -37,7 +46,8 @@ class Preemption(pl.Callback):
         def handler(received: int, frame: FrameType | None) -> None:
             self.signal_received = received
             log.warning(
-                "received %s: checkpointing at the end of this step", signal.Signals(received).name
+                "received %s: stopping at the end of the current training step",
+                signal.Signals(received).name,
             )
             if callable(previous) and previous not in (signal.SIG_IGN, signal.SIG_DFL):
                 previous(received, frame)
@@ -55,9 +65,31 @@ class Preemption(pl.Callback):
             saved = self.checkpoints.last_saved
         name = signal.Signals(self.signal_received).name
         message = f"preempted by {name} after step {trainer.global_step}; " + (
-            f"checkpoint {saved} saved. Re-run the same command in the same run dir to resume."
-            if saved is not None
+            f"checkpoint {saved} saved. Exit {PREEMPTED_EXIT_CODE}: re-run the same command in "
+            "the same run dir to resume."
+            if saved is not None and saved.exists()
             else "no checkpoint saved (run.save_checkpoints=false), so a re-run starts over."
         )
         log.warning(message)
-        raise Preempted(0)
+        raise Preempted(PREEMPTED_EXIT_CODE)
+
+    def on_validation_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, *args: Any
+    ) -> None:
+        if self.signal_received is not None and not trainer.training:
+            self._stop_outside_training(trainer)  # the evaluation before or after training
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.signal_received is not None:
+            self._stop_outside_training(trainer)
+
+    def _stop_outside_training(self, trainer: pl.Trainer) -> None:
+        name = signal.Signals(self.signal_received or signal.SIGTERM).name
+        log.warning(
+            "preempted by %s outside a training step (at step %d); no new checkpoint was "
+            "written. Exit %d: re-run the same command in the same run dir to continue.",
+            name,
+            trainer.global_step,
+            PREEMPTED_EXIT_CODE,
+        )
+        raise Preempted(PREEMPTED_EXIT_CODE)

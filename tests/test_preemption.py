@@ -1,0 +1,49 @@
+"""A preemption signal outside a training step (the evaluation before step 1, or after the
+last) stops at once with the requeue exit code and claims no checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+
+from framework.training.checkpointing import RollingCheckpoint
+from framework.training.preemption import PREEMPTED_EXIT_CODE, Preempted, Preemption
+
+
+@pytest.fixture
+def restore_handlers() -> object:
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    yield None
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+@pytest.mark.usefixtures("restore_handlers")
+@pytest.mark.parametrize("hook", ["on_validation_batch_end", "on_train_start"])
+def test_a_signal_before_the_first_step_exits_75_without_a_checkpoint(
+    hook: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    checkpoints = RollingCheckpoint(tmp_path / "checkpoints", every_n_steps=10)
+    preemption = Preemption(checkpoints)
+    os.kill(os.getpid(), signal.SIGTERM)  # delivered to the handler Preemption installed
+    assert preemption.signal_received == signal.SIGTERM
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    with caplog.at_level(logging.WARNING), pytest.raises(Preempted) as stopped:
+        extra = (None, None, 0) if hook == "on_validation_batch_end" else ()
+        getattr(preemption, hook)(trainer, pl.LightningModule(), *extra)
+    assert stopped.value.code == PREEMPTED_EXIT_CODE != 0
+    assert "no new checkpoint was written" in caplog.text
+    assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.usefixtures("restore_handlers")
+def test_without_a_signal_the_hooks_do_nothing(tmp_path: Path) -> None:
+    preemption = Preemption(None)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    preemption.on_validation_batch_end(trainer, pl.LightningModule(), None, None, 0)
+    preemption.on_train_start(trainer, pl.LightningModule())
