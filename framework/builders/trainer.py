@@ -33,11 +33,12 @@ def build_loggers(
 ) -> list[Any]:
     """The experiment tracker (csv, tensorboard or wandb), always with logs/metrics.csv too.
 
-    The CSV file feeds the loss curve and the model card whatever the tracker is.
+    The CSV file feeds the loss curve and the model card whatever the tracker is; a resumed
+    run appends to it.
     """
-    from pytorch_lightning.loggers import CSVLogger
+    from framework.training.csv_history import AppendingCSVLogger
 
-    csv = CSVLogger(save_dir=run_dir, name="logs", version="")
+    csv = AppendingCSVLogger(save_dir=run_dir, name="logs", version="")
     if backend == "tensorboard":
         from pytorch_lightning.loggers import TensorBoardLogger
 
