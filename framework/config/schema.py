@@ -162,6 +162,7 @@ class RunConfig:
     dry_run: bool = False
     merge: bool = False  # also save the adapter folded into the base (mergeable methods)
     resume: str = "auto"  # auto (newest readable checkpoint in the run dir) | never | <path>
+    resume_changes: str = "refuse"  # allow: resume although hyperparameters changed (recorded)
     save_checkpoints: bool = True
     checkpoint_every_n_steps: int = 10
     sweep_trials: int = 4  # total trials of a search sweep (Optuna), counted across restarts
@@ -205,6 +206,7 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
         "train_on": ("all", "last_turn"),
     },
     "task": {"name": TASK_NAMES},
+    "run": {"resume_changes": ("refuse", "allow")},
     "optim": {"name": ("adamw", "sgd"), "scheduler": ("constant", "linear", "cosine")},
     "logger": {
         "backend": ("csv", "tensorboard", "wandb"),

@@ -81,7 +81,19 @@ def file_problems(cfg: DictConfig) -> list[str]:
     resume = str(cfg.run.resume)
     if resume not in ("auto", "never") and not Path(resume).expanduser().exists():
         found.append(f"run.resume='{resume}': no such checkpoint (allowed: auto, never, a path)")
+    elif resume not in ("auto", "never") and not fingerprint_beside(Path(resume).expanduser()):
+        found.append(
+            f"run.resume='{resume}': not a hydratune checkpoint (no fingerprint.json beside it, "
+            "so what it was trained with is unknown); use run.resume=never to start over"
+        )
     return found
+
+
+def fingerprint_beside(checkpoint: Path) -> bool:
+    """A hydratune checkpoint has its run's fingerprint.json in the same folder."""
+    from framework.training.resume_check import FINGERPRINT_FILE
+
+    return (checkpoint.parent / FINGERPRINT_FILE).is_file()
 
 
 def _caught(check: Callable[[], object]) -> list[str]:

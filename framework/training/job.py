@@ -16,14 +16,12 @@ from framework.builders.model import build_source, build_tokenizer
 from framework.builders.module import build_module
 from framework.builders.trainer import build_callbacks, build_trainer
 from framework.data.datamodule import TaskDataModule
-from framework.errors import UserError
 from framework.hardware.consolidate import whole_model
 from framework.hardware.plan import HardwarePlan, quantization_for
 from framework.hardware.trainer import trainer_kwargs
 from framework.tasks.generation import generation_report
 from framework.training.artifacts import write_run_dir
 from framework.training.callbacks import Throughput, peak_memory_mib
-from framework.training.checkpointing import newest_readable, readable
 from framework.training.module import FineTuneModule
 from framework.training.task_report import task_metrics
 
@@ -44,9 +42,12 @@ class Job:
     resume_from: str | None
 
     @classmethod
-    def from_config(cls, cfg: DictConfig, plan: HardwarePlan) -> Job:
+    def from_config(
+        cls, cfg: DictConfig, plan: HardwarePlan, *, resume_from: Path | None = None
+    ) -> Job:
         """Build: tokenizer, data, method, module, callbacks and Trainer, each from its group
-        (`plan`: the run's hardware, resolved once by framework.run.train)."""
+        (`plan`: the run's hardware, resolved once by framework.run.train; `resume_from`: the
+        checkpoint it checked with framework.training.resume_check)."""
         pl.seed_everything(int(cfg.run.seed), workers=True, verbose=False)
         run_dir = Path(str(cfg.paths.run_dir))
         cache_dir = Path(str(cfg.paths.cache_dir))
@@ -74,8 +75,8 @@ class Job:
             run_dir=run_dir,
             callbacks=callbacks,
         )
-        resume_from = _resume_path(str(cfg.run.resume), run_dir)
-        return cls(cfg, run_dir, tokenizer, datamodule, module, trainer, throughput, resume_from)
+        resume = str(resume_from) if resume_from else None
+        return cls(cfg, run_dir, tokenizer, datamodule, module, trainer, throughput, resume)
 
     def fit(self) -> dict[str, Any]:
         """Validate, train, validate again; return the numbers for metrics.json."""
@@ -136,18 +137,3 @@ class Job:
             "val_rows": stats["val"].rows,
             "truncated_rows": stats["train"].truncated + stats["val"].truncated,
         }
-
-
-def _resume_path(resume: str, run_dir: Path) -> str | None:
-    """never: start fresh; auto: newest readable checkpoint in the run dir; else a path."""
-    if resume == "never":
-        return None
-    if resume == "auto":
-        found = newest_readable(run_dir / "checkpoints")
-        return str(found) if found else None
-    path = Path(resume)
-    if not path.exists():  # a file, or a DeepSpeed checkpoint folder
-        raise UserError(f"run.resume='{resume}': no such checkpoint file (or use auto / never)")
-    if not readable(path):
-        raise UserError(f"run.resume='{resume}': the checkpoint is truncated or corrupt")
-    return resume
