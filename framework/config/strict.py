@@ -84,7 +84,7 @@ def resolution_problems(cfg: DictConfig) -> list[str]:
             )
             found += _shape_problem(cfg, key, value, value_now)
         except MissingMandatoryValue:
-            found.append(f"{key}: no value (a required key is missing; was its group deleted?)")
+            found.append(_missing(key))
         except (OmegaConfBaseException, RecursionError) as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             if isinstance(error, RecursionError):
@@ -106,6 +106,16 @@ def _shape_problem(cfg: DictConfig, key: str, raw: Any, resolved: Any) -> list[s
         ):
             return [f"{key}={raw} resolves to {resolved!r}, which is not {name}"]
     return []
+
+
+def _missing(key: str) -> str:
+    group, _, leaf = key.partition(".")
+    if leaf == "name":  # every preset names itself: this config is a base, or nothing at all
+        return (
+            f"{key} is missing: the selected {group} config is not a preset (a base such as "
+            f"conf/{group}/_*.yaml, or the group was deleted); pick one (`make presets`)"
+        )
+    return f"{key}: no value (a required key is missing; was its group deleted?)"
 
 
 def finite_problems(cfg: DictConfig) -> list[str]:
