@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,10 @@ GROUP_SCHEMAS: dict[str, type] = {
     "trainer": schema.TrainerConfig,
     "run": schema.RunConfig,
 }
+
+
+# Keys older versions wrote that this one reads (or safely ignores).
+OLDER_KEYS = frozenset({"dataset.task"})
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,7 @@ def open_run_dir(run_dir: str) -> RunDir:
     config = path / "config.yaml"
     if not config.is_file():
         raise UserError(f"run_dir='{run_dir}': no config.yaml there, not a finished run {hint}")
-    cfg = OmegaConf.load(config)
-    if not isinstance(cfg, DictConfig) or "model" not in cfg or "method" not in cfg:
-        raise UserError(f"run_dir='{run_dir}': config.yaml is not a hydratune run config")
+    cfg = read_run_config(config)
     run = RunDir(path.resolve(), with_current_defaults(cfg))
     if not run.has_adapter and not (run.model_dir / "config.json").is_file():
         raise UserError(
@@ -81,6 +84,37 @@ def open_run_dir(run_dir: str) -> RunDir:
     if not (run.tokenizer_dir / "tokenizer_config.json").is_file():
         raise UserError(f"run_dir='{run_dir}': tokenizer/ is missing (did the run finish?)")
     return run
+
+
+def read_run_config(config: Path) -> DictConfig:
+    """config.yaml of a run: readable, a run config, and only keys this version knows (a run
+    from a newer version is refused naming both versions and the keys it does not know)."""
+    from framework import __version__
+
+    try:
+        cfg = OmegaConf.load(config)
+    except Exception as error:  # yaml's and OmegaConf's parse errors have no common base
+        where = getattr(getattr(error, "problem_mark", None), "line", None)
+        line = f":{where + 1}" if isinstance(where, int) else ""
+        reason = str(error).splitlines()[0]
+        raise UserError(f"{config}{line}: not readable YAML ({reason})") from None
+    if not isinstance(cfg, DictConfig) or "model" not in cfg or "method" not in cfg:
+        raise UserError(f"{config}: not a hydratune run config (no model and method)")
+    written = str(OmegaConf.select(cfg, "hydratune.version", default="an older version"))
+    unknown = [
+        f"{group}.{key}"
+        for group, group_schema in GROUP_SCHEMAS.items()
+        if group in cfg and isinstance(cfg[group], DictConfig)
+        for key in cfg[group]
+        if key not in {f.name for f in dataclasses.fields(group_schema)}
+        and f"{group}.{key}" not in OLDER_KEYS
+    ]
+    if unknown:
+        raise UserError(
+            f"{config}: written by hydratune {written}; this is {__version__}, which does not "
+            f"know {', '.join(unknown)}. Use hydratune {written} for this run dir"
+        )
+    return cfg
 
 
 def with_current_defaults(cfg: DictConfig) -> DictConfig:

@@ -74,7 +74,7 @@ def write_run_dir(
     samples = _write_samples(run_dir, module)
     if task_spec(str(cfg.task.name)).generative:
         metrics["chat_template_eos_ok"] = _check_eos(run_dir, net, cfg.dataset.system_prompt)
-    write_text_atomically(run_dir / "config.yaml", redact(OmegaConf.to_yaml(cfg, resolve=True)))
+    write_text_atomically(run_dir / "config.yaml", redact(run_config_yaml(cfg)))
     write_json_atomically(run_dir / "metrics.json", metrics)
     card = model_card(
         run_name=str(cfg.run.name),
@@ -92,6 +92,14 @@ def write_run_dir(
     if cfg.run.merge and produces_adapter:  # refused before the run if not mergeable
         merged: Any = module.method.merge(net)  # last: folds in place
         merged.save_pretrained(str(run_dir / "merged"), safe_serialization=True)
+
+
+def run_config_yaml(cfg: DictConfig) -> str:
+    """The resolved config, stamped with the hydratune version that wrote it."""
+    from framework import __version__
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return OmegaConf.to_yaml({**resolved, "hydratune": {"version": __version__}})  # type: ignore[dict-item]
 
 
 def _loss_curve(run_dir: Path, title: str) -> str | None:
