@@ -66,6 +66,17 @@ def _onnx_dir(cfg: DictConfig, run_path: Path) -> Path:
     return folder
 
 
+def _onnx_context(onnx_dir: Path) -> int | None:
+    """The exported model's context length, from the config.json written beside it."""
+    import json
+
+    config = onnx_dir / "config.json"
+    value = (
+        json.loads(config.read_text()).get("max_position_embeddings") if config.is_file() else None
+    )
+    return int(value) if isinstance(value, int) else None
+
+
 def generate_command(cfg: DictConfig) -> None:
     """Answer one prompt, or chat interactively when no prompt is given."""
     run = open_run_dir(str(cfg.run_dir))
@@ -96,7 +107,8 @@ def generate_command(cfg: DictConfig) -> None:
         from framework.export.onnx import OnnxLogits
 
         tokenizer = AutoTokenizer.from_pretrained(str(onnx_dir))
-        engine = LogitsEngine(OnnxLogits(onnx_dir / "model.onnx"), tokenizer, sampling, cfg.seed)
+        logits = OnnxLogits(onnx_dir / "model.onnx")
+        engine = LogitsEngine(logits, tokenizer, sampling, cfg.seed, _onnx_context(onnx_dir))
     else:
         tokenizer = load_run_tokenizer(run)
         model = load_model(run, tokenizer, resolve_device(str(cfg.device)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from framework.errors import UserError
 from framework.inference.generate import Message, ReplyEngine, conversation
 
 EXIT_COMMANDS = ("/exit", "/quit")
@@ -35,7 +36,12 @@ def chat_loop(
         if not line:
             continue
         history.append({"role": "user", "content": line})
-        answer = engine.reply(conversation(history, system_prompt))
+        try:
+            answer = engine.reply(conversation(history, system_prompt))
+        except UserError as error:  # e.g. the history outgrew the context: say so, go on
+            history.pop()
+            write(f"error: {error}")
+            continue
         history.append({"role": "assistant", "content": answer})
         replies += 1
         write(f"assistant> {answer}")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
+
+from framework.errors import UserError
+
+log = logging.getLogger(__name__)
 
 # (input_ids, attention_mask) -> logits [batch, sequence, vocab]; torch or onnxruntime behind it.
 LogitsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -46,6 +51,37 @@ def prompt_ids(tokenizer: Any, messages: list[Message]) -> list[int]:
 
         text = render_prompt(tokenizer, messages)  # the same function training masks from
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def fit_context(prompt: list[int], sampling: Sampling, context: int | None) -> Sampling:
+    """The sampling settings for this prompt within the model's context: a prompt that does
+    not fit is refused; the reply is shortened (with a warning) to end at the context's end."""
+    if context is None:
+        return sampling
+    room = context - len(prompt)
+    if room < 1:
+        raise UserError(
+            f"the prompt is {len(prompt)} tokens and the model's context is {context}: shorten "
+            "the prompt (in a chat, /reset clears the history)"
+        )
+    if room >= sampling.max_new_tokens:
+        return sampling
+    log.warning(
+        "the reply is limited to %d new tokens (max_new_tokens=%d): the prompt takes %d of "
+        "the model's %d-token context",
+        room,
+        sampling.max_new_tokens,
+        len(prompt),
+        context,
+    )
+    return replace(sampling, max_new_tokens=room)
+
+
+def context_length(model: Any) -> int | None:
+    """The model's context length (max_position_embeddings), when its config names one."""
+    config = getattr(getattr(model, "base_model", model), "config", None)
+    value = getattr(config, "max_position_embeddings", None)
+    return int(value) if isinstance(value, int) else None
 
 
 def stop_token_ids(tokenizer: Any, model: Any | None = None) -> list[int]:
@@ -128,12 +164,10 @@ class TorchEngine:
         self.stop_ids = stop_token_ids(tokenizer, model)
 
     def reply(self, messages: list[Message]) -> str:
+        prompt = prompt_ids(self.tokenizer, messages)
+        sampling = fit_context(prompt, self.sampling, context_length(self.model))
         tokens = generate_tokens(
-            self.model,
-            prompt_ids(self.tokenizer, messages),
-            self.sampling,
-            self.stop_ids,
-            int(self.tokenizer.pad_token_id),
+            self.model, prompt, sampling, self.stop_ids, int(self.tokenizer.pad_token_id)
         )
         return str(self.tokenizer.decode(tokens, skip_special_tokens=True)).strip()
 
@@ -142,18 +176,20 @@ class LogitsEngine:
     """Replies from any full-sequence logits function (the ONNX export through onnxruntime)."""
 
     def __init__(
-        self, logits_fn: LogitsFn, tokenizer: Any, sampling: Sampling, seed: int = 0
+        self,
+        logits_fn: LogitsFn,
+        tokenizer: Any,
+        sampling: Sampling,
+        seed: int = 0,
+        context: int | None = None,
     ) -> None:
         self.logits_fn, self.tokenizer, self.sampling = logits_fn, tokenizer, sampling
+        self.context = context
         self.stop_ids = stop_token_ids(tokenizer)
         self.generator = torch.Generator().manual_seed(seed)
 
     def reply(self, messages: list[Message]) -> str:
-        tokens = decode_loop(
-            self.logits_fn,
-            prompt_ids(self.tokenizer, messages),
-            self.sampling,
-            self.stop_ids,
-            self.generator,
-        )
+        prompt = prompt_ids(self.tokenizer, messages)
+        sampling = fit_context(prompt, self.sampling, self.context)
+        tokens = decode_loop(self.logits_fn, prompt, sampling, self.stop_ids, self.generator)
         return str(self.tokenizer.decode(tokens, skip_special_tokens=True)).strip()
