@@ -116,6 +116,16 @@ def strict_cases() -> list[tuple[list[str], str]]:
         (["optim.momentum=1.0"], "optim.momentum"),
         (["run.seed=99999999999999"], "run.seed"),
         (["run.seed=-1"], "run.seed"),
+        (["dataset.shuffle_seed=-5"], "dataset.shuffle_seed"),
+        (["dataset.shuffle_seed=99999999999999999999999"], "dataset.shuffle_seed"),
+        (["dataset.val_max_rows=-3"], "dataset.val_max_rows"),
+        (["dataset.val_max_rows=0"], "dataset.val_max_rows"),
+        (["dataset.num_workers=100000"], "dataset.num_workers"),
+        (["dataset.limit=99999999999999999999999"], "dataset.limit"),
+        (["trainer.max_epochs=-5"], "trainer.max_epochs"),
+        (["trainer.max_epochs=0"], "trainer.max_epochs"),
+        (["run.sweep_trials=0"], "run.sweep_trials"),
+        (["run.sweep_trials=-99999999999999999999999"], "run.sweep_trials"),
         (["model.random_init.num_heads=3"], "does not divide"),
         (["model.random_init.num_kv_heads=3"], "does not divide"),
         (["model.random_init.num_layers=0"], "model.random_init.num_layers"),
@@ -147,6 +157,24 @@ def strict_cases() -> list[tuple[list[str], str]]:
     out += [
         ([f"trainer.gradient_clip_val={v}"], "trainer.gradient_clip_val") for v in ("nan", "inf")
     ]
+    return out + generated_strict_cases()
+
+
+def generated_strict_cases() -> list[tuple[list[str], str]]:
+    """Per group: an added key, a deleted typed key, an interpolation to nowhere; and names."""
+    groups = [*GROUP_SCHEMAS, "method", "task", "model.random_init", "hardware.deepspeed"]
+    out = [([f"+{group}.no_such_key=1"], f"{group}.no_such_key: unknown key") for group in groups]
+    for group, cls in GROUP_SCHEMAS.items():
+        for f in dataclasses.fields(cls)[1:4]:
+            out.append(([f"~{group}.{f.name}"], "cannot be deleted"))
+        first = dataclasses.fields(cls)[1].name
+        out.append(([f"{group}.{first}=${{nowhere.{group}}}"], "cannot be resolved"))
+        out.append(([f"{group}.{first}=${{{group}.{first}}}"], f"{group}.{first}"))  # a cycle
+    for key in ("dataset.labels", "dataset.categories", "model.target_modules", "optim.betas"):
+        out.append(([f"{key}=5"], key))  # a list given a number
+    out += [(["dataset.columns=5"], "dataset.columns"), (["hardware.refuses=5"], "hardware")]
+    for name in ("..", "a/./b", "semi;colon", "quote'd", "dollar$x", "a//b", "star*"):
+        out.append(([f"run.name='{name}'"], "not a safe folder name"))
     return out
 
 
@@ -161,6 +189,19 @@ BAD_ROWS = {
     "no_assistant": '{"messages": [{"role": "user", "content": "x"}]}\n',
     "message_not_object": '{"messages": ["hi"]}\n',
     "number_prompt": '{"prompt": 5, "completion": "b"}\n',
+    "role_number": '{"messages": [{"role": 5, "content": "x"}]}\n',
+    "content_number": '{"messages": [{"role": "user", "content": 5}]}\n',
+    "content_empty": '{"messages": [{"role": "user", "content": ""}]}\n',
+    "messages_empty": '{"messages": []}\n',
+    "messages_null": '{"messages": null}\n',
+    "prompt_empty": '{"prompt": "", "completion": "b"}\n',
+    "prompt_list": '{"prompt": ["a"], "completion": "b"}\n',
+    "completion_number": '{"prompt": "a", "completion": 7}\n',
+    "completion_null": '{"prompt": "a", "completion": null}\n',
+    "only_system": '{"messages": [{"role": "system", "content": "x"}]}\n',
+    "null_row": "null\n",
+    "number_row": "5\n",
+    "string_row": '"x"\n',
 }
 EXPECTED_ROW_FRAGMENT = {
     "empty": "has no rows",
@@ -173,6 +214,19 @@ EXPECTED_ROW_FRAGMENT = {
     "no_assistant": ":1: the conversation has no assistant message",
     "message_not_object": ":1: messages[0] must be an object",
     "number_prompt": ":1: 'prompt' must be a non-empty string",
+    "role_number": ":1: messages[0].role=",
+    "content_number": ":1: 'messages[0].content' must be a non-empty string",
+    "content_empty": ":1: 'messages[0].content' must be a non-empty string",
+    "messages_empty": ":1: 'messages' must be a non-empty list",
+    "messages_null": ":1: 'messages' must be a non-empty list",
+    "prompt_empty": ":1: 'prompt' must be a non-empty string",
+    "prompt_list": ":1: 'prompt' must be a non-empty string",
+    "completion_number": ":1: 'completion' must be a non-empty string",
+    "completion_null": ":1: 'completion' must be a non-empty string",
+    "only_system": ":1: the conversation has no assistant message",
+    "null_row": ":1: a row must be a JSON object, got NoneType",
+    "number_row": ":1: a row must be a JSON object, got int",
+    "string_row": ":1: a row must be a JSON object, got str",
 }
 CASES = cases()
 # The whole battery drives the CLI entry ~100 times (~0.3 s of CPU each): `make test` runs it all,
@@ -184,8 +238,10 @@ BATTERY = [
 ]
 
 
-def test_the_battery_has_at_least_150_cases() -> None:
-    assert len(CASES) + len(BAD_ROWS) >= 150
+def test_the_battery_has_at_least_250_cases() -> None:
+    from tests.test_hostile_data import NAMES
+
+    assert len(CASES) + len(BAD_ROWS) + len(NAMES) >= 250
 
 
 @pytest.fixture

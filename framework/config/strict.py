@@ -21,6 +21,17 @@ from framework.errors import allowed_list, did_you_mean
 # Values that resolve only inside a running Hydra job (output dir, timestamps).
 RUNTIME_INTERPOLATIONS = ("${hydra:", "${now:")
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seed range
+# Whole numbers whose type admits values no run can use (null stays allowed where typed so).
+INT_RANGES = {
+    "run.seed": (0, MAX_SEED),
+    "dataset.shuffle_seed": (0, MAX_SEED),
+    "run.checkpoint_every_n_steps": (1, 10**9),
+    "trainer.log_every_n_steps": (1, 10**9),
+    "run.sweep_trials": (1, 10**6),
+    "dataset.num_workers": (0, 256),
+    "dataset.val_max_rows": (1, 10**9),
+    "dataset.limit": (2, 10**12),
+}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._=,+@-]+(/[A-Za-z0-9._=,+@-]+)*$")
 
 
@@ -138,13 +149,13 @@ def cross_field_problems(cfg: DictConfig) -> list[str]:
         found.append(f"optim.eps={cfg.optim.eps} must be greater than 0 (e.g. 1e-8)")
     if not 0.0 <= float(cfg.optim.momentum) < 1.0:
         found.append(f"optim.momentum={cfg.optim.momentum} must be in [0, 1)")
-    if not 0 <= int(cfg.run.seed) <= MAX_SEED:
-        found.append(f"run.seed={cfg.run.seed} is out of range (0 to {MAX_SEED})")
-    for key in ("run.checkpoint_every_n_steps", "trainer.log_every_n_steps"):
-        if int(OmegaConf.select(cfg, key)) < 1:
-            found.append(f"{key}={OmegaConf.select(cfg, key)} is out of range (at least 1)")
-    if int(cfg.dataset.num_workers) < 0:
-        found.append(f"dataset.num_workers={cfg.dataset.num_workers} is out of range (at least 0)")
+    for key, (low, high) in INT_RANGES.items():
+        value = OmegaConf.select(cfg, key)
+        if value is not None and not low <= int(value) <= high:
+            found.append(f"{key}={value} is out of range ({low} to {high:,})")
+    epochs = cfg.trainer.max_epochs
+    if epochs is not None and int(epochs) != -1 and not 1 <= int(epochs) <= 10**6:
+        found.append(f"trainer.max_epochs={epochs} is out of range (1 to 1,000,000; -1 or null)")
     clip = cfg.trainer.gradient_clip_val
     if clip is not None and float(clip) < 0:
         found.append(f"trainer.gradient_clip_val={clip} must be at least 0 (or null: no clipping)")
