@@ -76,7 +76,8 @@ def register_help_resolver() -> None:
 
 def tool_help(config_dir: Path, tool: str) -> str:
     """The help of evaluate.py, generate.py or export.py: the hydra.help.template conf/<tool>.yaml
-    selects (conf/hydra/help/<tool>.yaml), $CONFIG being conf/<tool>.yaml's keys and comments."""
+    selects (conf/hydra/help/<tool>.yaml), $CONFIG being every key of the tool with its default
+    (from its schema, framework/cli/tool_configs.py)."""
     from hydra import compose, initialize_config_dir
 
     from framework.cli.tool_configs import register_tool_schemas
@@ -84,19 +85,5 @@ def tool_help(config_dir: Path, tool: str) -> str:
     register_tool_schemas()
     with initialize_config_dir(str(config_dir), version_base="1.3"):
         cfg = compose(tool, return_hydra_config=True)
-    keys = _without_defaults((config_dir / f"{tool}.yaml").read_text(encoding="utf-8"))
+    keys = OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"]))
     return string.Template(str(cfg.hydra.help.template)).safe_substitute(CONFIG=keys)
-
-
-def _without_defaults(text: str) -> str:
-    """A config file's text less its defaults list (the keys a user sets, with their comments)."""
-    lines, skipping = [], False
-    for line in text.splitlines():
-        if line.startswith("defaults:"):
-            skipping = True
-            continue
-        if skipping and (line.startswith((" ", "-")) or not line.strip()):
-            continue
-        skipping = False
-        lines.append(line)
-    return "\n".join(lines).strip() + "\n"
