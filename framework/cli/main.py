@@ -43,12 +43,18 @@ def run(project_root: Path, task: Any) -> None:
         if not informational:  # every run is checked, whatever config dir or name it uses
             from framework.cli.preflight import preflight
 
-            preflight(
+            from framework.launchers.remote import remote_launcher
+
+            cfg = preflight(
                 _primary_dir(project_root, config_dir, args),
                 args.config_name or CONFIG_NAME,
                 list(args.overrides),
                 bool(args.multirun),
             )
+            if remote_launcher(cfg) and not args.multirun:
+                # Launchers act in multirun only: a single run prepared for azureml/kaito is
+                # a one-job multirun (written under hydra.sweep.dir), never trained here.
+                sys.argv.insert(1, "--multirun")
     except UserError as error:
         exit_with(error)
 

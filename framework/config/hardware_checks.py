@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from framework.errors import allowed_list
+from framework.launchers.remote import remote_launcher
 from framework.methods.base import Capabilities, Method
 from framework.training.hardware_plan import (
     HardwarePlan,
@@ -146,4 +147,7 @@ def hardware_problems(cfg: DictConfig) -> list[str]:
     if found:
         return found
     plan = hardware_plan(cfg)
-    return machine_problems(cfg, plan) + strategy_problems(cfg, plan)
+    # Prepared for a remote target (hydra/launcher=azureml|kaito): this machine's GPUs are not
+    # the job's; the machine checks run again where the job runs (train() has no hydra node).
+    machine = [] if remote_launcher(cfg) else machine_problems(cfg, plan)
+    return machine + strategy_problems(cfg, plan)
