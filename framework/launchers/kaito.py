@@ -44,14 +44,18 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MAX_ADAPTERS = 10
 
 
-def preset_for(cfg: DictConfig) -> str | None:
-    """hydra.launcher.preset, else the model's hub id lower-cased (microsoft/Phi-3-mini-4k-instruct
-    -> phi-3-mini-4k-instruct), the name Kaito's presets use."""
-    chosen = cfg.hydra.launcher.get("preset")
+def preset_name(model: DictConfig, chosen: Any = None) -> str | None:
+    """`chosen`, else the model's hub id lower-cased (microsoft/Phi-3-mini-4k-instruct ->
+    phi-3-mini-4k-instruct), the name Kaito's presets use."""
     if chosen:
         return str(chosen)
-    hub_id = cfg.model.get("hub_id")
+    hub_id = model.get("hub_id")
     return str(hub_id).rsplit("/", 1)[-1].lower() if hub_id else None
+
+
+def preset_for(cfg: DictConfig) -> str | None:
+    """The tuning preset: hydra.launcher.preset, else from model.hub_id."""
+    return preset_name(cfg.model, cfg.hydra.launcher.get("preset"))
 
 
 def dns_name(text: str) -> str:
@@ -468,3 +472,44 @@ def adapter_problems(workspace: dict[str, Any]) -> list[str]:
             found.append("inference.adapters.strength must be between 0 and 1")
     return found
 
+
+
+def export_for_kaito(run: Any, settings: DictConfig, output: Path | None = None) -> list[str]:
+    """export.py format=kaito: the adapter as an image build context, and the serving Workspace."""
+    import shutil
+
+    cfg = run.cfg
+    method, why = kaito_method(cfg)
+    if method is None:
+        raise UserError(why.replace("cannot run on Kaito", "cannot be served by Kaito"))
+    preset = preset_name(cfg.model, settings.get("preset"))
+    if preset not in TUNING_PRESETS:
+        raise UserError(
+            f"the run's model ({cfg.model.name}) maps to Kaito preset '{preset}', which has no "
+            f"adapter support here (presets: {allowed_list(TUNING_PRESETS)}); set kaito.preset"
+        )
+    if not run.adapter_dir.is_dir():
+        raise UserError(f"{run.adapter_dir}: no adapter in this run dir (train.py writes it)")
+    out = output or run.path / "export" / "kaito"
+    name = dns_name(str(cfg.run.name))
+    image = f"{str(settings.registry).rstrip('/')}/{name}-adapter:{settings.tag}"
+    workspace = inference_workspace(
+        preset, name, image, str(settings.instance_type), str(settings.strength)
+    )
+    found = adapter_problems(workspace)
+    if found:
+        raise UserError("\n  ".join(["Kaito would refuse the inference workspace:", *found]))
+    if out.exists():
+        shutil.rmtree(out / "adapter", ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(run.adapter_dir, out / "adapter")
+    # Kaito copies an adapter image's /data into the serving pod's adapter folder.
+    (out / "Dockerfile").write_text("FROM busybox:latest\nCOPY adapter/ /data/\n")
+    manifest = out / "kaito-inference.yaml"
+    manifest.write_text(dump_all([workspace]))
+    return [
+        f"kaito: wrote {manifest} (preset {preset}, adapter {name})",
+        f"  next: docker build -t {image} {out} && docker push {image}",
+        f"  next: kubectl apply -f {manifest}",
+        "  the serving node pulls the adapter image: give it pull access to the registry",
+    ]
