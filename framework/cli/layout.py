@@ -1,7 +1,8 @@
 """`python -m framework.cli.layout [--write]`: the README's layout tree, from module docstrings.
 
 One line per package and module: its path and the first line of its docstring (read with ast,
-nothing is imported). Python folders are walked (framework/, hydra_plugins/, plugins/, bench/); the entry
+nothing is imported). Python folders are walked (framework/, hydra_plugins/, plugins/,
+bench/); the entry
 scripts come from their docstrings; other folders from FOLDERS. --write replaces the README
 section between the markers; tests/test_layout.py fails when the README is stale.
 """

@@ -42,7 +42,6 @@ def run(project_root: Path, task: Any) -> None:
         informational = args.help or args.hydra_help or args.info or args.shell_completion
         if not informational:  # every run is checked, whatever config dir or name it uses
             from framework.cli.preflight import preflight
-
             from framework.launchers.remote import remote_launcher
 
             cfg = preflight(

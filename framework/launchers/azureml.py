@@ -1,9 +1,10 @@
-"""An Azure ML command job per run: written, validated offline with load_job, submitted on request."""
+"""An Azure ML command job per run: written, checked offline with load_job, submitted on request."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,9 @@ def load_problems(path: Path) -> list[str]:
     except ImportError:  # pragma: no cover - installed with the project
         return ["azure-ai-ml is not installed (pip install azure-ai-ml): job files are unchecked"]
     try:
-        load_job(source=str(path))
+        with warnings.catch_warnings():  # azure-ai-ml's marshmallow schemas warn on every load
+            warnings.simplefilter("ignore")
+            load_job(source=str(path))
     except Exception as error:  # ValidationError and friends: their message names the field
         return [f"{path}: Azure ML refuses the job: {_first_lines(error)}"]
     return []
@@ -146,9 +149,7 @@ def _first_lines(error: Exception) -> str:
     return text[:800]
 
 
-def write_job(
-    cfg: DictConfig, overrides: Sequence[str], job_dir: Path, project_root: Path
-) -> Path:
+def write_job(cfg: DictConfig, overrides: Sequence[str], job_dir: Path, project_root: Path) -> Path:
     """Write <job_dir>/azureml-job.yaml and its conda.yaml; validate; raise UserError if refused."""
     found = job_problems(cfg)
     if found:
@@ -178,4 +179,3 @@ def submit(cfg: DictConfig, path: Path) -> tuple[str, str]:  # pragma: no cover 
     )
     job = client.jobs.create_or_update(load_job(source=str(path)))
     return str(job.name), str(job.studio_url)
-

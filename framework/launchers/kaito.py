@@ -151,7 +151,7 @@ def _dataset_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def training_config(cfg: DictConfig) -> dict[str, Any]:
-    """training_config.yaml: method hyper-parameters, quantization, optimizer, steps, batch, data."""
+    """training_config.yaml: method hyper-parameters, quantization, optimizer, steps, data."""
     from framework.builders.method import apply_context
     from framework.methods.peft_common import resolve_targets
 
@@ -283,7 +283,9 @@ def rule_problems(configmap: dict[str, Any], workspace: dict[str, Any]) -> list[
     tuning = workspace.get("tuning") or {}
     method = str(tuning.get("method", "")).lower()
     if method not in METHODS:
-        found.append(f"tuning.method='{tuning.get('method')}' is not allowed (allowed: lora, qlora)")
+        found.append(
+            f"tuning.method='{tuning.get('method')}' is not allowed (allowed: lora, qlora)"
+        )
     preset = (tuning.get("preset") or {}).get("name")
     if preset not in TUNING_PRESETS:
         found.append(
@@ -316,7 +318,8 @@ def training_config_problems(configmap: dict[str, Any], method: str) -> list[str
     if not isinstance(sections, dict):
         return ["training_config.yaml: 'training_config' must be a map"]
     found = [
-        f"training_config.yaml: section {s} is not one Kaito accepts (allowed: {', '.join(SECTIONS)})"
+        f"training_config.yaml: section {s} is not one Kaito accepts "
+        f"(allowed: {', '.join(SECTIONS)})"
         for s in sections
         if s not in SECTIONS
     ]
@@ -333,7 +336,8 @@ def training_config_problems(configmap: dict[str, Any], method: str) -> list[str
         clean = posixpath.normpath(posixpath.join(OUTPUT_BASE, str(output_dir)))
         if clean == OUTPUT_BASE or not clean.startswith(OUTPUT_BASE + "/"):
             found.append(
-                f"TrainingArguments.output_dir='{output_dir}' must be a directory under {OUTPUT_BASE}"
+                f"TrainingArguments.output_dir='{output_dir}' must be a directory "
+                f"under {OUTPUT_BASE}"
             )
     return found
 
@@ -449,8 +453,10 @@ def inference_workspace(
         "inference": {
             "preset": {"name": preset},
             "adapters": [
-                {"source": {"name": dns_name(adapter_name), "image": adapter_image},
-                 "strength": strength}
+                {
+                    "source": {"name": dns_name(adapter_name), "image": adapter_image},
+                    "strength": strength,
+                }
             ],
         },
     }
@@ -471,7 +477,6 @@ def adapter_problems(workspace: dict[str, Any]) -> list[str]:
         if not 0.0 <= float(adapter.get("strength", "1.0")) <= 1.0:
             found.append("inference.adapters.strength must be between 0 and 1")
     return found
-
 
 
 def export_for_kaito(run: Any, settings: DictConfig, output: Path | None = None) -> list[str]:

@@ -41,12 +41,13 @@ class AzureMLLauncherConf:
 
 @dataclass
 class KaitoLauncherConf:
-    """hydra/launcher=kaito: a Kaito tuning Workspace + ConfigMap per run (framework/launchers/kaito.py)."""
+    """hydra/launcher=kaito: a tuning Workspace + ConfigMap per run (framework/launchers/kaito.py)."""
 
     _target_: str = f"{PREFIX}.KaitoLauncher"
     instance_type: str = "Standard_NC24ads_A100_v4"
     namespace: str = "default"
-    preset: Any = None  # null: from model.hub_id (microsoft/Phi-3-mini-4k-instruct -> phi-3-mini-4k-instruct)
+    # null: from model.hub_id (microsoft/Phi-3-mini-4k-instruct -> phi-3-mini-4k-instruct)
+    preset: Any = None
     output_dir: str = "/mnt/results"
     # Where data and the adapter travel: container images in a registry (or input_urls).
     registry: str = "myregistry.azurecr.io"
@@ -147,4 +148,3 @@ class KaitoLauncher(_WritingLauncher):
         lines += [f"  not carried over: {note}" for note in written.not_carried_over]
         _say(lines)
         return str(written.manifest)
-
