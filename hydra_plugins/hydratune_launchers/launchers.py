@@ -41,7 +41,7 @@ class AzureMLLauncherConf:
 
 @dataclass
 class KaitoLauncherConf:
-    """hydra/launcher=kaito: a tuning Workspace + ConfigMap per run (framework/launchers/kaito.py)."""
+    """hydra/launcher=kaito: a tuning Workspace + ConfigMap per run (framework/launchers/kaito)."""
 
     _target_: str = f"{PREFIX}.KaitoLauncher"
     instance_type: str = "Standard_NC24ads_A100_v4"
