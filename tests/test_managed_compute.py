@@ -318,3 +318,25 @@ def test_bad_launcher_field_exits_2_naming_it(tmp_path: Path) -> None:
     result = run_train(["hydra/launcher=azureml", "hydra.launcher.compute="], tmp_path)
     assert result.returncode == 2 and "hydra.launcher.compute" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_search_sweepers_are_refused_with_remote_launchers() -> None:
+    from framework.launchers.remote import launcher_problems
+
+    cfg = composed(["+sweep=optuna", *SWEEP])
+    (problem,) = launcher_problems(cfg)
+    assert "hydra/launcher=azureml" in problem and "grid" in problem
+
+
+@pytest.mark.e2e
+def test_kaito_sweep_trials_get_distinct_workspace_names(tmp_path: Path) -> None:
+    out = tmp_path / "kaito"
+    args = ["-m", "model=phi3_mini", "method=qlora", "method.r=4,8", "hydra/launcher=kaito"]
+    result = run_train([*args, "dataset.limit=4", f"hydra.sweep.dir={out}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    names, ranks = set(), set()
+    for manifest in sorted(out.glob(f"*/{kaito.MANIFEST}")):
+        configmap, workspace = yaml.safe_load_all(manifest.read_text())
+        names.add(workspace["metadata"]["name"])
+        ranks.add(training(configmap)["LoraConfig"]["r"])
+    assert len(names) == 2 and ranks == {4, 8}

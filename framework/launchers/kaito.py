@@ -64,6 +64,11 @@ def dns_name(text: str) -> str:
     return name[:63].strip("-") or "hydratune"
 
 
+def workspace_name(cfg: DictConfig) -> str:
+    """hydra.launcher.name, else run.name, as a DNS-1123 label."""
+    return dns_name(str(cfg.hydra.launcher.get("name") or cfg.run.name))
+
+
 def _method(cfg: DictConfig) -> Any:
     from framework.builders.method import build_method
 
@@ -227,14 +232,14 @@ def dump_all(docs: list[dict[str, Any]]) -> str:
 
 def images(cfg: DictConfig) -> tuple[str, str]:
     """(data image, adapter image) in hydra.launcher.registry, tagged hydra.launcher.tag."""
-    launcher, name = cfg.hydra.launcher, dns_name(str(cfg.run.name))
+    launcher, name = cfg.hydra.launcher, workspace_name(cfg)
     base = str(launcher.registry).rstrip("/")
     return f"{base}/{name}-data:{launcher.tag}", f"{base}/{name}-adapter:{launcher.tag}"
 
 
 def documents(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """(ConfigMap, Workspace) for the run's tuning job."""
-    launcher, name = cfg.hydra.launcher, dns_name(str(cfg.run.name))
+    launcher, name = cfg.hydra.launcher, workspace_name(cfg)
     method, _ = kaito_method(cfg)
     config_name = f"{name}-tuning"
     configmap = {

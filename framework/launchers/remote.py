@@ -39,6 +39,15 @@ def task_overrides(overrides: Sequence[str]) -> list[str]:
 def launcher_problems(cfg: DictConfig) -> list[str]:
     """The target's own rules, checked where the command is typed (exit 2 before launch)."""
     name = remote_launcher(cfg)
+    if name is None:
+        return []
+    sweeper = str(cfg.hydra.get("sweeper", {}).get("_target_", ""))
+    if "Optuna" in sweeper:
+        return [
+            f"hydra/launcher={name} writes each trial as a job and runs none here, so a search "
+            "sweeper (+sweep=optuna) gets no results to choose the next trial from: sweep a grid "
+            "(-m key=a,b) with it"
+        ]
     if name == "azureml":
         from framework.launchers.azureml import job_problems
 

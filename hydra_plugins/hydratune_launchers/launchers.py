@@ -46,6 +46,7 @@ class KaitoLauncherConf:
     _target_: str = f"{PREFIX}.KaitoLauncher"
     instance_type: str = "Standard_NC24ads_A100_v4"
     namespace: str = "default"
+    name: Any = None  # the Workspace's name; null: run.name (+ "-<trial>" in a sweep)
     # null: from model.hub_id (microsoft/Phi-3-mini-4k-instruct -> phi-3-mini-4k-instruct)
     preset: Any = None
     output_dir: str = "/mnt/results"
@@ -98,6 +99,9 @@ class _WritingLauncher(Launcher):
             with open_dict(cfg):
                 cfg.hydra.job.id = idx
                 cfg.hydra.job.num = idx
+                if len(job_overrides) > 1 and "name" in cfg.hydra.launcher:
+                    # trials may share run.name (method.r=4,8): Kubernetes names must not
+                    cfg.hydra.launcher.name = cfg.hydra.launcher.name or f"{cfg.run.name}-{idx}"
             job_dir = sweep_dir / str(cfg.hydra.sweep.subdir)
             log.info("#%d : %s", idx, " ".join(filter_overrides(overrides)))
             try:
