@@ -318,6 +318,8 @@ def test_bad_launcher_field_exits_2_naming_it(tmp_path: Path) -> None:
     result = run_train(["hydra/launcher=azureml", "hydra.launcher.compute="], tmp_path)
     assert result.returncode == 2 and "hydra.launcher.compute" in result.stderr
     assert "Traceback" not in result.stderr
+    typo = run_train(["hydra/launcher=azureml", "hydra.launcher.computer=a100"], tmp_path)
+    assert typo.returncode == 2 and "Did you mean 'compute'?" in typo.stderr
 
 
 def test_search_sweepers_are_refused_with_remote_launchers() -> None:

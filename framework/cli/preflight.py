@@ -31,7 +31,12 @@ def check_overrides(config_dir: Path, config_name: str, overrides: list[str]) ->
 
     def base() -> DictConfig | None:
         groups = {p.name for p in config_dir.iterdir() if p.is_dir()} | {"method"}
-        selections = [o for o in user if o.split("=", 1)[0].lstrip("+~") in groups]
+
+        def selects(override: str) -> bool:  # a group preset (hydra/launcher=... included)
+            key = override.split("=", 1)[0].lstrip("+~")
+            return key in groups or key.startswith("hydra/")
+
+        selections = [o for o in user if selects(o)]
         try:
             return _compose(config_dir, config_name, selections)
         except Exception:
