@@ -342,3 +342,10 @@ def test_kaito_sweep_trials_get_distinct_workspace_names(tmp_path: Path) -> None
         names.add(workspace["metadata"]["name"])
         ranks.add(training(configmap)["LoraConfig"]["r"])
     assert len(names) == 2 and ranks == {4, 8}
+
+
+def test_azureml_names_search_paths_outside_the_code_folder(tmp_path: Path) -> None:
+    cfg = composed([*SWEEP, f"hydra.searchpath=[file://{tmp_path}]"])
+    notes = azureml.not_carried_over(cfg, ROOT)
+    assert any(str(tmp_path) in n and "outside the project folder" in n for n in notes)
+    assert not any("sweeps" in n for n in azureml.not_carried_over(composed(SWEEP), ROOT))

@@ -111,9 +111,20 @@ def _compute(name: str) -> str:
     return name if name.startswith("azureml:") else f"azureml:{name}"
 
 
-def not_carried_over(cfg: DictConfig) -> list[str]:
+def not_carried_over(cfg: DictConfig, project_root: Path | None = None) -> list[str]:
     """What the job file does not take with it, said once per run."""
     notes = []
+    for entry in cfg.hydra.get("searchpath") or []:
+        where = str(entry)
+        if where.startswith("pkg://"):
+            notes.append(f"search path {where}: install its package in the environment")
+        elif where.startswith("file://") and project_root is not None:
+            folder = Path(where[len("file://") :]).expanduser().resolve()
+            if not folder.is_relative_to(project_root.resolve()):
+                notes.append(
+                    f"search path {where} is outside the project folder (the job's code): "
+                    "copy it into the project or pass it as a job input"
+                )
     if str(cfg.logger.backend) == "wandb" and str(cfg.logger.wandb_mode) == "online":
         notes.append("WANDB_API_KEY: add it to the job from a workspace connection or Key Vault")
     if cfg.model.get("local_path"):

@@ -132,7 +132,7 @@ class AzureMLLauncher(_WritingLauncher):
 
         path = azureml.write_job(cfg, overrides, job_dir, root)
         lines = [f"azureml: wrote {path} (load_job: valid)"]
-        lines += [f"  not carried over: {note}" for note in azureml.not_carried_over(cfg)]
+        lines += [f"  not carried over: {note}" for note in azureml.not_carried_over(cfg, root)]
         if azureml.submits(cfg.hydra.launcher):
             name, url = azureml.submit(cfg, path)
             lines.append(f"  submitted: {name} {url}")
