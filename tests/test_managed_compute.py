@@ -17,6 +17,8 @@ from framework.launchers.environment import conda_spec, pip_requirements
 from framework.launchers.remote import remote_launcher, task_overrides
 from tests.helpers import CONF, ROOT, compose_config, run_train
 
+# azure-ai-ml's marshmallow schemas emit hundreds of Marshmallow4Warnings when first imported.
+pytestmark = pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning")
 SWEEP = ["hardware=multi_gpu", "hardware.devices=4", "hydra/launcher=azureml"]
 
 
