@@ -125,6 +125,11 @@ def not_carried_over(cfg: DictConfig, project_root: Path | None = None) -> list[
                     f"search path {where} is outside the project folder (the job's code): "
                     "copy it into the project or pass it as a job input"
                 )
+    if str(cfg.hardware.accelerator) == "cpu":
+        notes.append(
+            f"the compute's GPUs: hardware={cfg.hardware.name} trains on its CPU; pick "
+            "hardware=single_gpu or multi_gpu (hardware.devices=N) to use them"
+        )
     if str(cfg.logger.backend) == "wandb" and str(cfg.logger.wandb_mode) == "online":
         notes.append("WANDB_API_KEY: add it to the job from a workspace connection or Key Vault")
     if cfg.model.get("local_path"):
