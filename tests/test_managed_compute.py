@@ -321,6 +321,9 @@ def test_bad_launcher_field_exits_2_naming_it(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     typo = run_train(["hydra/launcher=azureml", "hydra.launcher.computer=a100"], tmp_path)
     assert typo.returncode == 2 and "Did you mean 'compute'?" in typo.stderr
+    show = ["hydra/launcher=azureml", "--cfg", "hydra", "-p", "hydra.launcher"]
+    shown = run_train(show, tmp_path)  # --cfg prints; it does not write a job
+    assert shown.returncode == 0 and "compute: gpu-cluster" in shown.stdout
 
 
 def test_search_sweepers_are_refused_with_remote_launchers() -> None:

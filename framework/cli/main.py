@@ -50,7 +50,7 @@ def run(project_root: Path, task: Any) -> None:
                 list(args.overrides),
                 bool(args.multirun),
             )
-            if remote_launcher(cfg) and not args.multirun:
+            if remote_launcher(cfg) and not (args.multirun or args.cfg or args.run):
                 # Launchers act in multirun only: a single run prepared for azureml/kaito is
                 # a one-job multirun (written under hydra.sweep.dir), never trained here.
                 sys.argv.insert(1, "--multirun")
