@@ -1,4 +1,4 @@
-"""Export a finished run, parity-checked: `python export.py run_dir=<dir> format=merged|onnx`."""
+"""Export a finished run, parity-checked: `python export.py run_dir=<dir> format=merged|onnx|kaito`."""
 
 from pathlib import Path
 

@@ -42,13 +42,18 @@ def run(project_root: Path, task: Any) -> None:
         informational = args.help or args.hydra_help or args.info or args.shell_completion
         if not informational:  # every run is checked, whatever config dir or name it uses
             from framework.cli.preflight import preflight
+            from framework.launchers.remote import remote_launcher
 
-            preflight(
+            cfg = preflight(
                 _primary_dir(project_root, config_dir, args),
                 args.config_name or CONFIG_NAME,
                 list(args.overrides),
                 bool(args.multirun),
             )
+            if remote_launcher(cfg) and not (args.multirun or args.cfg or args.run):
+                # Launchers act in multirun only: a single run prepared for azureml/kaito is
+                # a one-job multirun (written under hydra.sweep.dir), never trained here.
+                sys.argv.insert(1, "--multirun")
     except UserError as error:
         exit_with(error)
 

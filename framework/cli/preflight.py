@@ -14,6 +14,7 @@ from framework.cli.compose_errors import describe
 from framework.config.strict import strict_problems
 from framework.config.validate import all_problems
 from framework.errors import UserError
+from framework.launchers.remote import launcher_problems
 from framework.sweeps.targets import disallowed_target_problems
 
 MAX_SWEEP_COMBINATIONS = 1024
@@ -30,7 +31,12 @@ def check_overrides(config_dir: Path, config_name: str, overrides: list[str]) ->
 
     def base() -> DictConfig | None:
         groups = {p.name for p in config_dir.iterdir() if p.is_dir()} | {"method"}
-        selections = [o for o in user if o.split("=", 1)[0].lstrip("+~") in groups]
+
+        def selects(override: str) -> bool:  # a group preset (hydra/launcher=... included)
+            key = override.split("=", 1)[0].lstrip("+~")
+            return key in groups or key.startswith("hydra/")
+
+        selections = [o for o in user if selects(o)]
         try:
             return _compose(config_dir, config_name, selections)
         except Exception:
@@ -42,6 +48,7 @@ def check_overrides(config_dir: Path, config_name: str, overrides: list[str]) ->
         raise UserError(describe(error, base)) from None
     try:
         problems = disallowed_target_problems(cfg) + all_problems(cfg)
+        problems += launcher_problems(cfg) if not problems else []
     except UserError:
         raise
     except Exception as error:  # a config not built on hydratune's schema: refuse, never skip
@@ -81,16 +88,18 @@ def sweep_combinations(overrides: list[str]) -> tuple[list[list[str]], bool]:
     return [list(c) for c in itertools.product(*choices)], complete
 
 
-def preflight(config_dir: Path, config_name: str, overrides: list[str], multirun: bool) -> None:
-    """Check a single run's overrides, or every combination of a sweep's discrete values."""
+def preflight(
+    config_dir: Path, config_name: str, overrides: list[str], multirun: bool
+) -> DictConfig:
+    """Check a single run's overrides, or every combination of a sweep's discrete values;
+    return the first composed config (with its hydra node)."""
     if not multirun:
-        check_overrides(config_dir, config_name, overrides)
-        return
+        return check_overrides(config_dir, config_name, overrides)
     try:
         combos, _ = sweep_combinations(overrides)
     except UserError:
         raise
     except Exception as error:
         raise UserError(describe(error, lambda: None)) from None
-    for combo in combos:
-        check_overrides(config_dir, config_name, combo)
+    checked = [check_overrides(config_dir, config_name, combo) for combo in combos]
+    return checked[0]

@@ -50,14 +50,26 @@ class ParityConfig:
 
 
 @dataclass
+class KaitoExportConfig:
+    """format=kaito: a Kaito inference Workspace serving the base preset with the run's adapter."""
+
+    registry: str = "myregistry.azurecr.io"  # where the adapter image is pushed
+    tag: str = "0.0.1"
+    instance_type: str = "Standard_NC24ads_A100_v4"
+    preset: str | None = None  # null: from the run's model.hub_id
+    strength: str = "1.0"  # the adapter's weight, 0..1
+
+
+@dataclass
 class ExportConfig:
-    """python export.py run_dir=<dir> format=merged|onnx."""
+    """python export.py run_dir=<dir> format=merged|onnx|kaito."""
 
     run_dir: str = MISSING  # the folder train.py printed at the end ("run dir: ...")
-    format: str = "merged"  # merged (safetensors for plain transformers) | onnx
+    format: str = "merged"  # merged (safetensors for plain transformers) | onnx | kaito
     output_dir: str | None = None  # default: <run_dir>/export/<format>
     opset: int = 18  # ONNX opset (torch.onnx dynamo exporter)
     parity: ParityConfig = field(default_factory=ParityConfig)
+    kaito: KaitoExportConfig = field(default_factory=KaitoExportConfig)
 
 
 TOOL_SCHEMAS: dict[str, type] = {
@@ -69,7 +81,7 @@ TOOL_SCHEMAS: dict[str, type] = {
 TOOL_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     "evaluate": {"split": ("val", "train_eval", "train"), "device": ("auto", "cpu", "cuda")},
     "generate": {"backend": ("torch", "onnx"), "device": ("auto", "cpu", "cuda")},
-    "export": {"format": ("merged", "onnx"), "parity.on_fail": ("refuse", "warn")},
+    "export": {"format": ("merged", "onnx", "kaito"), "parity.on_fail": ("refuse", "warn")},
 }
 
 # (key, low, high): inclusive bounds; None means unbounded on that side.

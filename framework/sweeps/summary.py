@@ -108,8 +108,10 @@ class SweepSummary(Callback):
     """Writes the sweep summary into the sweep dir when a multirun ends."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from framework.launchers.remote import remote_launcher
+
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        if not sweep_dir.is_dir():
+        if not sweep_dir.is_dir() or remote_launcher(config):  # jobs written, none run here
             return
         rows = write_summary(sweep_dir)
         log.info("sweep summary: %d trials -> %s", len(rows), sweep_dir / "sweep_summary.md")
