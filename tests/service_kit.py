@@ -27,6 +27,7 @@ TINY_JOB = [
     "trainer.max_steps=4",
     "run.checkpoint_every_n_steps=2",
     "optim.lr=0.01",
+    "task.generate_rows=0",
 ]
 
 

@@ -9,24 +9,40 @@ from typing import Any
 
 import openai
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from framework.service.auth import create_key, key_hash, revoke_key
 from framework.service.config import compose_serve_config
-from framework.service.db import Database
+from framework.service.db import ApiKey, Database
 from framework.service.progress import metric_rows
 from tests.helpers import CONF, ROOT, compose_config
+from tests.postgres_kit import postgres_cluster
 from tests.service_kit import TINY_JOB, chat_file
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.e2e)]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Each test runs against an SQLite file and against a fresh PostgreSQL cluster."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'hydratune.db'}"
+        return
+    with postgres_cluster() as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def service(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     from framework.service.app import create_app
 
     compose_config([])  # registers the train schemas and plugin methods, as serve.py does
     data_dir = tmp_path_factory.mktemp("service")
-    cfg = compose_serve_config(CONF, [f"data_dir={data_dir}"])
-    db = Database(f"sqlite:///{data_dir / 'hydratune.db'}")
+    cfg = compose_serve_config(CONF, [f"data_dir={data_dir}", f"database_url={database_url}"])
+    db = Database(database_url)
     app = create_app(cfg, db, ROOT)  # no lifespan: the executor does not start here
     http = TestClient(app)
     keys = {p: create_key(db, p)[1] for p in ("teamA", "teamB")}
@@ -145,8 +161,9 @@ def test_pagination_of_jobs(service: dict[str, Any], uploaded: Any) -> None:
 def test_keys_are_hashed_and_revocable(service: dict[str, Any]) -> None:
     db: Database = service["db"]
     key_id, key = create_key(db, "teamC")
-    raw = (service["data_dir"] / "hydratune.db").read_bytes()
-    assert key.encode() not in raw and key_hash(key).encode() in raw
+    with db.session() as session:
+        stored = [tuple(r) for r in session.execute(sa.select(ApiKey.__table__)).all()]
+    assert key not in str(stored) and key_hash(key) in str(stored)
     client = openai.OpenAI(base_url="http://testserver/v1", api_key=key, http_client=service["http"])
     assert client.fine_tuning.jobs.list().data == []
     assert revoke_key(db, key_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def create_app(cfg: DictConfig, db: Database, project_root: Path) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         executor.start()
+        if cfg.preload_inference:
+            threading.Thread(target=inference.preload, name="preload", daemon=True).start()
         yield
         executor.stop()
 

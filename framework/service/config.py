@@ -29,6 +29,7 @@ class ServeConfig:
     max_request_mb: float = 1.0  # any other request body
     poll_seconds: float = 0.5  # how often the executor looks at its jobs
     log_level: str = "info"
+    preload_inference: bool = True  # import the inference stack at start (first chat is fast)
     # Admin commands instead of serving: python serve.py +admin=create_key project=teamA
     admin: str | None = None  # create_key | revoke_key | list_keys
     project: str | None = None  # create_key: the key's project

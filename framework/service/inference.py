@@ -50,6 +50,13 @@ class ModelCache:
         return self.models[key]
 
 
+def preload() -> None:
+    """Import torch, transformers and peft ahead of the first chat request (~15 s here)."""
+    import peft  # noqa: F401
+
+    import framework.inference.load  # noqa: F401
+
+
 @router.get("/v1/models")
 def list_models(request: Request, project: str = Depends(project_of)) -> dict[str, Any]:
     data = [
