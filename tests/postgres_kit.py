@@ -41,28 +41,66 @@ def postgres_cluster() -> Iterator[str]:
     started = False
     try:
         subprocess.run(
-            [*runner, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-             "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, timeout=120,
+            [
+                *runner,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
         options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
-            [*runner, str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
-             "-l", str(folder / "server.log"), "-w", "-t", "60", "start"],
-            check=True, capture_output=True, timeout=120,
+            [
+                *runner,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(folder / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
         started = True
         subprocess.run(
-            [*runner, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U",
-             "postgres", "hydratune"],
-            check=True, capture_output=True, timeout=60,
+            [
+                *runner,
+                str(bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "hydratune",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         yield f"postgresql://postgres@127.0.0.1:{port}/hydratune"
     finally:
         if started:
             subprocess.run(
-                [*runner, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
-                 "stop"],
-                capture_output=True, timeout=60,
+                [*runner, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                capture_output=True,
+                timeout=60,
             )
         shutil.rmtree(folder, ignore_errors=True)

@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.postgres_kit import postgres_cluster
 from tests.service_kit import (
     TINY_JOB,
     Server,
@@ -32,15 +33,21 @@ def _client(server: Server, key: str) -> openai.OpenAI:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    data_dir = tmp_path_factory.mktemp("served")
-    keys = {p: create_key(data_dir, p) for p in ("teamA", "teamB")}
-    server = Server(data_dir, ("slots=1",)).start()
+    """serve.py on a fresh PostgreSQL cluster (the kill -9 test below uses SQLite)."""
+    with postgres_cluster() as url:
+        yield from _served(tmp_path_factory.mktemp("served"), url)
+
+
+def _served(data_dir: Path, url: str) -> Iterator[dict[str, Any]]:
+    keys = {p: create_key(data_dir, p, f"database_url={url}") for p in ("teamA", "teamB")}
+    server = Server(data_dir, ("slots=1", f"database_url={url}")).start()
     a, b = (_client(server, keys[p]) for p in ("teamA", "teamB"))
-    training = a.files.create(file=chat_file(data_dir / "chats.jsonl").open("rb"), purpose="fine-tune")
+    upload = chat_file(data_dir / "chats.jsonl").open("rb")
+    training = a.files.create(file=upload, purpose="fine-tune")
     try:
         yield {"server": server, "a": a, "b": b, "file": training, "data_dir": data_dir}
     finally:
-        pids = job_pids(data_dir)
+        pids = job_pids(data_dir, url)
         server.stop()
         kill_job_groups(pids)
 
@@ -141,10 +148,17 @@ def test_kill_9_and_restart_resumes_once_with_the_same_adapter(tmp_path: Path) -
     server = Server(tmp_path, ("slots=2", "max_running_per_project=2")).start()
     try:
         client = _client(server, key)
-        upload = client.files.create(file=chat_file(tmp_path / "c.jsonl").open("rb"), purpose="fine-tune")
+        data = chat_file(tmp_path / "c.jsonl").open("rb")
+        upload = client.files.create(file=data, purpose="fine-tune")
         steps = [o for o in TINY_JOB if not o.startswith(("trainer.max_steps", "run.checkpoint"))]
-        body = {"overrides": [*steps, "trainer.max_steps=8", "run.checkpoint_every_n_steps=4",
-                              "method.dropout=0.1"]}
+        body = {
+            "overrides": [
+                *steps,
+                "trainer.max_steps=8",
+                "run.checkpoint_every_n_steps=4",
+                "method.dropout=0.1",
+            ]
+        }
         straight, crashed = (
             client.fine_tuning.jobs.create(
                 model="tiny", training_file=upload.id, seed=11, extra_body={"hydratune": body}

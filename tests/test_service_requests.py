@@ -24,7 +24,9 @@ from tests.service_kit import TINY_JOB, chat_file
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.e2e)]
 )
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """Each test runs against an SQLite file and against a fresh PostgreSQL cluster."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'hydratune.db'}"
@@ -122,7 +124,10 @@ def test_created_job_has_openai_shape_and_another_project_gets_404(
 ) -> None:
     a, b = service["clients"]["teamA"], service["clients"]["teamB"]
     job = a.fine_tuning.jobs.create(
-        model="tiny", training_file=uploaded.id, seed=7, extra_body={"hydratune": {"overrides": TINY_JOB}}
+        model="tiny",
+        training_file=uploaded.id,
+        seed=7,
+        extra_body={"hydratune": {"overrides": TINY_JOB}},
     )
     assert (job.object, job.status, job.seed) == ("fine_tuning.job", "validating_files", 7)
     assert job.hyperparameters.n_epochs == "auto"
@@ -144,7 +149,9 @@ def test_pagination_of_jobs(service: dict[str, Any], uploaded: Any) -> None:
     client = service["clients"]["teamA"]
     made = [
         client.fine_tuning.jobs.create(
-            model="tiny", training_file=uploaded.id, extra_body={"hydratune": {"overrides": TINY_JOB}}
+            model="tiny",
+            training_file=uploaded.id,
+            extra_body={"hydratune": {"overrides": TINY_JOB}},
         ).id
         for _ in range(3)
     ]
@@ -164,7 +171,8 @@ def test_keys_are_hashed_and_revocable(service: dict[str, Any]) -> None:
     with db.session() as session:
         stored = [tuple(r) for r in session.execute(sa.select(ApiKey.__table__)).all()]
     assert key not in str(stored) and key_hash(key) in str(stored)
-    client = openai.OpenAI(base_url="http://testserver/v1", api_key=key, http_client=service["http"])
+    http = service["http"]
+    client = openai.OpenAI(base_url="http://testserver/v1", api_key=key, http_client=http)
     assert client.fine_tuning.jobs.list().data == []
     assert revoke_key(db, key_id)
     with pytest.raises(openai.AuthenticationError):

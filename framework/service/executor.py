@@ -157,7 +157,8 @@ class LocalExecutor:
                     continue
                 if error is None:
                     current.status = "queued"
-                    self.db.add_event(session, job.id, "Files validated, moving job to queued state")
+                    message = "Files validated, moving job to queued state"
+                    self.db.add_event(session, job.id, message)
                 else:
                     self._fail(session, current, "invalid_training_file", error, "training_file")
 
@@ -211,7 +212,7 @@ class LocalExecutor:
             self.db.add_event(
                 session,
                 job.id,
-                "Fine-tuning job started" if first else "Fine-tuning job continues from its run dir",
+                "Fine-tuning job started" if first else "Fine-tuning job continues in its run dir",
             )
         self.running[job_id] = Running(job_id, popen.pid, job_dir, popen)
 
@@ -288,7 +289,8 @@ class LocalExecutor:
                 job.status, job.finished_at = "succeeded", now()
                 job.fine_tuned_model = job.hydratune.get("output_model")
                 job.trained_tokens = int(metrics.get("train_tokens") or 0) or None
-                self.db.add_event(session, job.id, f"New fine-tuned model created: {job.fine_tuned_model}")
+                message = f"New fine-tuned model created: {job.fine_tuned_model}"
+                self.db.add_event(session, job.id, message)
                 self.db.add_event(session, job.id, "The job has successfully completed")
             elif job.requested in ("cancel", "pause"):  # preempted (or stopped before training)
                 job.status = "cancelled" if job.requested == "cancel" else "paused"

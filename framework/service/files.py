@@ -1,4 +1,4 @@
-"""/v1/files: upload (checked row by row with the framework's readers), list, get, content, delete."""
+"""/v1/files: upload (each row parsed by the framework's readers), list, get, content, delete."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def check_rows(path: Path, shown_as: str) -> int:
         return len(load_rows(SourceSpec("file", str(path)), RowSpec(format="auto")).rows)
     except UserError as error:
         message = str(error).replace(str(path), shown_as)
-        raise UserError(message.replace(" (or skip bad rows with dataset.on_bad_row=skip)", ""))
+        hint = " (or skip bad rows with dataset.on_bad_row=skip)"
+        raise UserError(message.replace(hint, "")) from None
 
 
 def get_file(db: Database, project: str, file_id: str) -> File:
@@ -68,7 +69,8 @@ def upload(
 ) -> dict[str, Any]:
     state = request.app.state
     if purpose not in PURPOSES:
-        raise api_error(400, f"purpose='{purpose}' is not supported (allowed: fine-tune)", "purpose")
+        message = f"purpose='{purpose}' is not supported (allowed: fine-tune)"
+        raise api_error(400, message, "purpose")
     name = Path(file.filename or "upload.jsonl").name
     if Path(name).suffix.lower() not in SUFFIXES:
         raise api_error(400, f"'{name}': allowed file types are {', '.join(SUFFIXES)}", "file")

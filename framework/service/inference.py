@@ -20,6 +20,7 @@ from framework.service.errors import api_error
 from framework.service.jobs import model_presets
 
 router = APIRouter()
+BODY = Body(...)  # the JSON body as a dict (OpenAI requests carry extension fields)
 CACHED_MODELS = 2
 
 
@@ -70,8 +71,12 @@ def list_models(request: Request, project: str = Depends(project_of)) -> dict[st
             .order_by(Job.seq)
         ).scalars()
         data += [
-            {"id": j.fine_tuned_model, "object": "model", "created": j.finished_at,
-             "owned_by": project}
+            {
+                "id": j.fine_tuned_model,
+                "object": "model",
+                "created": j.finished_at,
+                "owned_by": project,
+            }
             for j in jobs
         ]
     return {"object": "list", "data": data}
@@ -86,8 +91,10 @@ def _job_of_model(request: Request, project: str, model: str) -> Job:
         ).scalar_one_or_none()
     if job is None:
         raise api_error(
-            404, f"The model '{model}' does not exist or you do not have access to it.",
-            "model", "model_not_found",
+            404,
+            f"The model '{model}' does not exist or you do not have access to it.",
+            "model",
+            "model_not_found",
         )
     return job
 
@@ -103,8 +110,9 @@ def _messages(body: dict[str, Any]) -> list[dict[str, str]]:
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         role = message.get("role") if isinstance(message, dict) else None
         if role not in ("system", "user", "assistant") or not isinstance(content, str):
-            raise api_error(400, f"messages[{index}]: needs a role and text content",
-                            f"messages[{index}]")
+            raise api_error(
+                400, f"messages[{index}]: needs a role and text content", f"messages[{index}]"
+            )
         out.append({"role": role, "content": content})
     return out
 
@@ -146,7 +154,7 @@ def generate(
 
 @router.post("/v1/chat/completions", response_model=None)
 def chat(
-    request: Request, body: dict[str, Any] = Body(...), project: str = Depends(project_of)
+    request: Request, body: dict[str, Any] = BODY, project: str = Depends(project_of)
 ) -> dict[str, Any] | StreamingResponse:
     model = body.get("model")
     if not isinstance(model, str):

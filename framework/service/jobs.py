@@ -20,6 +20,7 @@ from framework.service.files import get_file
 from framework.service.objects import ACTIVE, checkpoint_object, event_object, job_object
 
 router = APIRouter()
+BODY = Body(...)  # the JSON body as a dict (OpenAI requests carry extension fields)
 _compose_lock = threading.Lock()  # Hydra's global state: one composition at a time
 HYDRATUNE_KEYS = ("method", "model", "hardware", "overrides")
 # Keys the service owns: where the run goes and what it reads.
@@ -64,7 +65,8 @@ def _hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
             )
         values[key] = value
     if given:
-        raise api_error(400, f"unknown hyperparameters: {', '.join(sorted(given))}", "hyperparameters")
+        unknown = ", ".join(sorted(given))
+        raise api_error(400, f"unknown hyperparameters: {unknown}", "hyperparameters")
     return values
 
 
@@ -74,13 +76,15 @@ def _hydratune(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(ext, dict) or set(ext) - set(HYDRATUNE_KEYS):
         unknown = sorted(set(ext) - set(HYDRATUNE_KEYS)) if isinstance(ext, dict) else ext
         raise api_error(
-            400, f"hydratune: unknown keys {unknown} (allowed: {', '.join(HYDRATUNE_KEYS)})",
+            400,
+            f"hydratune: unknown keys {unknown} (allowed: {', '.join(HYDRATUNE_KEYS)})",
             "hydratune",
         )
     overrides = ext.get("overrides") or []
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
-        raise api_error(400, "hydratune.overrides must be a list of key=value strings",
-                        "hydratune.overrides")
+        raise api_error(
+            400, "hydratune.overrides must be a list of key=value strings", "hydratune.overrides"
+        )
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
         if any(key == r or key.startswith(r + ".") or key.startswith(r + "/") for r in RESERVED):
@@ -102,7 +106,12 @@ def compose_check(config_dir: Path, overrides: list[str]) -> Any:
 
 
 def build_overrides(
-    config_dir: Path, preset: str, path: str, ext: dict[str, Any], hp: dict[str, Any], seed: int,
+    config_dir: Path,
+    preset: str,
+    path: str,
+    ext: dict[str, Any],
+    hp: dict[str, Any],
+    seed: int,
     run_dir: Path,
 ) -> list[str]:
     """The train.py command line of a job; checked by the same composition as the CLI."""
@@ -134,7 +143,7 @@ def _get_job(db: Database, project: str, job_id: str) -> Job:
 
 @router.post("/v1/fine_tuning/jobs")
 def create(
-    request: Request, body: dict[str, Any] = Body(...), project: str = Depends(project_of)
+    request: Request, body: dict[str, Any] = BODY, project: str = Depends(project_of)
 ) -> dict[str, Any]:
     state = request.app.state
     for key in ("model", "training_file"):
@@ -154,8 +163,10 @@ def create(
     presets = model_presets(state.config_dir)
     if preset not in presets:
         raise api_error(
-            400, f"model='{preset}' is not a base model here (allowed: {', '.join(presets)})",
-            "model", "model_not_found",
+            400,
+            f"model='{preset}' is not a base model here (allowed: {', '.join(presets)})",
+            "model",
+            "model_not_found",
         )
     suffix = body.get("suffix")
     if suffix is not None and not (isinstance(suffix, str) and SUFFIX.match(suffix)):
@@ -228,9 +239,7 @@ def _transition(request: Request, project: str, job_id: str, action: str) -> dic
     db: Database = request.app.state.db
     _get_job(db, project, job_id)
     with db.session() as session:
-        row = session.execute(
-            sa.select(Job).where(Job.id == job_id).with_for_update()
-        ).scalar_one()
+        row = session.execute(sa.select(Job).where(Job.id == job_id).with_for_update()).scalar_one()
         allowed = {
             "cancel": ACTIVE,
             "pause": ("validating_files", "queued", "running"),
