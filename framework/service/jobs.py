@@ -1,5 +1,4 @@
-"""/v1/fine_tuning/jobs: create (checked like train.py), list, get, cancel, pause, resume,
-events and checkpoints."""
+"""/v1/fine_tuning/jobs: create (checked as train.py is), list, get, cancel/pause/resume, events."""
 
 from __future__ import annotations
 
