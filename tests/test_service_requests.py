@@ -204,3 +204,26 @@ def test_serve_config_names_bad_keys() -> None:
     with pytest.raises(UserError, match="Did you mean 'slots'"):
         compose_serve_config(CONF, ["slotz=2"])
     assert compose_serve_config(CONF, ["+admin=list_keys"]).admin == "list_keys"
+
+
+def test_pause_resume_cancel_of_a_waiting_job(service: dict[str, Any], uploaded: Any) -> None:
+    client = service["clients"]["teamA"]
+    job = client.fine_tuning.jobs.create(
+        model="tiny", training_file=uploaded.id, extra_body={"hydratune": {"overrides": TINY_JOB}}
+    )
+    assert client.fine_tuning.jobs.pause(job.id).status == "paused"
+    assert client.fine_tuning.jobs.resume(job.id).status == "queued"
+    with pytest.raises(openai.BadRequestError):
+        client.fine_tuning.jobs.resume(job.id)  # only a paused job resumes
+    assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
+    messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id)]
+    assert messages[0] == "Job cancelled" and "Job paused" in messages
+
+
+def test_request_size_limits(service: dict[str, Any], uploaded: Any) -> None:
+    client = service["clients"]["teamA"]
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.fine_tuning.jobs.create(
+            model="tiny", training_file=uploaded.id, suffix="x" * (2 << 20)
+        )
+    assert caught.value.status_code == 413
