@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
 from framework.errors import UserError, exit_with
 from framework.service.config import compose_serve_config, database_url
+
+ADVISORY_LOCK = 0x48545356  # "HTSV": the PostgreSQL advisory lock a serving process holds
 
 
 def admin(cfg: DictConfig, url: str) -> None:
@@ -32,6 +35,29 @@ def admin(cfg: DictConfig, url: str) -> None:
             print(f"{row.id}  project={row.project}  ...{row.hint}  {state}")
 
 
+def hold_single_server(data_dir: Path, db: Any) -> list[Any]:
+    """One server per data dir and per database (two executors would run a job twice):
+    an exclusive lock on <data_dir>/serve.lock, and on PostgreSQL an advisory lock. The
+    returned handles must stay referenced while serving; the OS frees them on any exit."""
+    import fcntl
+
+    import sqlalchemy as sa
+
+    handle = (data_dir / "serve.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise UserError(f"another serve.py is running on data_dir={data_dir}") from None
+    held: list[Any] = [handle]
+    if db.engine.dialect.name == "postgresql":
+        connection = db.engine.connect()
+        query = sa.text(f"SELECT pg_try_advisory_lock({ADVISORY_LOCK})")
+        if not connection.execute(query).scalar():
+            raise UserError("another serve.py is running on this database_url")
+        held.append(connection)
+    return held
+
+
 def serve(cfg: DictConfig, url: str, project_root: Path) -> None:
     """Register schemas and methods (for the create-time checks), then run uvicorn."""
     import uvicorn
@@ -44,9 +70,11 @@ def serve(cfg: DictConfig, url: str, project_root: Path) -> None:
     register_schemas()
     discover_methods(project_root / "plugins")
     db = Database(url)
+    held = hold_single_server(Path(str(cfg.data_dir)).expanduser().resolve(), db)
     app = create_app(cfg, db, project_root)
     print(f"hydratune service on http://{cfg.host}:{cfg.port} (data: {cfg.data_dir})", flush=True)
     uvicorn.run(app, host=str(cfg.host), port=int(cfg.port), log_level=str(cfg.log_level))
+    del held
 
 
 def run(project_root: Path) -> None:
