@@ -64,13 +64,13 @@ layout: install  ## rewrite the README's layout tree from the module docstrings
 	$(PY) -m framework.cli.layout --write
 
 lint: install
-	$(PY) -m ruff check framework plugins tests train.py
-	$(PY) -m ruff format --check framework plugins tests train.py
+	$(PY) -m ruff check framework plugins tests train.py serve.py
+	$(PY) -m ruff format --check framework plugins tests train.py serve.py
 	$(PY) -m mypy framework
 
 format: install
-	$(PY) -m ruff format framework plugins tests train.py
-	$(PY) -m ruff check --fix framework plugins tests train.py
+	$(PY) -m ruff format framework plugins tests train.py serve.py
+	$(PY) -m ruff check --fix framework plugins tests train.py serve.py
 
 clean:
 	rm -rf outputs multirun .pytest_cache .mypy_cache .ruff_cache
