@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # Pin torch in the same install so pip takes the CPU wheel and never a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: corpora install train test test-fast test-all lint format clean presets layout
+.PHONY: corpora service-debs serve install train test test-fast test-all lint format clean presets layout
 
 # DeepSpeed is an sdist whose build imports torch: build it against the CPU torch already in the
 # venv (--no-build-isolation, else pip pulls a CUDA torch into the build env), ops JIT-compiled
@@ -32,10 +32,21 @@ corpora:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEBS) >/dev/null \
 	  || echo "warning: could not install $(DEBS); the corpus presets will not load" >&2; }
 
-install: $(STAMP) corpora
+# The service's tests start a throwaway PostgreSQL cluster (Debian's postgresql; SQLite needs nothing).
+SERVICE_DEBS := postgresql
+service-debs:
+	@dpkg -s $(SERVICE_DEBS) >/dev/null 2>&1 || { \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo -n"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SERVICE_DEBS) >/dev/null \
+	  || echo "warning: could not install $(SERVICE_DEBS); the PostgreSQL service tests will be skipped" >&2; }
+
+install: $(STAMP) corpora service-debs
 
 train: install  ## the default job: LoRA on SmolLM2-135M-Instruct over chatterbot pairs, CPU
 	$(PY) train.py $(ARGS)
+
+serve: install  ## the fine-tuning service (OpenAI-compatible API) on 127.0.0.1:8000
+	$(PY) serve.py $(ARGS)
 
 test: install  ## the default suite: unit + end-to-end (e2e) on tiny models; excludes tests marked slow
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
@@ -53,13 +64,13 @@ layout: install  ## rewrite the README's layout tree from the module docstrings
 	$(PY) -m framework.cli.layout --write
 
 lint: install
-	$(PY) -m ruff check framework hydra_plugins plugins tests train.py
-	$(PY) -m ruff format --check framework hydra_plugins plugins tests train.py
+	$(PY) -m ruff check framework hydra_plugins plugins tests train.py serve.py
+	$(PY) -m ruff format --check framework hydra_plugins plugins tests train.py serve.py
 	$(PY) -m mypy framework
 
 format: install
-	$(PY) -m ruff format framework hydra_plugins plugins tests train.py
-	$(PY) -m ruff check --fix framework hydra_plugins plugins tests train.py
+	$(PY) -m ruff format framework hydra_plugins plugins tests train.py serve.py
+	$(PY) -m ruff check --fix framework hydra_plugins plugins tests train.py serve.py
 
 clean:
 	rm -rf outputs multirun .pytest_cache .mypy_cache .ruff_cache

@@ -37,6 +37,16 @@ def memory_section(doc: Path) -> str:
     return f"{BEGIN}\n{body}\n{END}"
 
 
+def service_section(doc: Path) -> str:
+    """The service-latency section (bench/service_latency.py writes it), kept verbatim."""
+    text = doc.read_text() if doc.is_file() else ""
+    begin = "<!-- SERVICE-LATENCY:BEGIN (kept verbatim by bench/run_all.py) -->"
+    end = "<!-- SERVICE-LATENCY:END -->"
+    if begin in text and end in text:
+        return text[text.index(begin) : text.index(end) + len(end)]
+    return ""
+
+
 def run(name: str, extra: list[str], out: Path) -> dict[str, Any]:
     json_path = out / f"{name}.json"
     cmd = [sys.executable, str(ROOT / "bench" / f"{name}.py"), "--json", str(json_path), *extra]
@@ -214,6 +224,7 @@ def main() -> None:
         raise SystemExit("nothing to report")
     notes = args.notes.read_text() if args.notes.is_file() else ""
     text = document(results, memory_section(args.doc), notes, made_by)
+    text = text.rstrip() + "\n\n" + service_section(args.doc) + "\n"
     target = args.out / "benchmarks.md" if quick else args.doc
     target.write_text(text)
     print(f"wrote {target}")
