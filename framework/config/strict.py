@@ -35,14 +35,15 @@ INT_RANGES = {
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._=,+@-]+(/[A-Za-z0-9._=,+@-]+)*$")
 
 
-def _leaves(node: Any, path: str) -> Iterator[tuple[str, Any]]:
-    """(dotted key, raw value) of every leaf, interpolations left as written."""
+def leaves(node: Any, path: str = "", into_lists: bool = True) -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of every leaf of a plain container (lists are leaves unless
+    into_lists, which yields key[i] for each item)."""
     if isinstance(node, dict):
         for key, value in node.items():
-            yield from _leaves(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, list):
+            yield from leaves(value, f"{path}.{key}" if path else str(key), into_lists)
+    elif isinstance(node, list) and into_lists:
         for index, value in enumerate(node):
-            yield from _leaves(value, f"{path}[{index}]")
+            yield from leaves(value, f"{path}[{index}]", into_lists)
     else:
         yield path, node
 
@@ -84,7 +85,7 @@ def resolution_problems(cfg: DictConfig) -> list[str]:
     are missing (a group deleted with `~`), each naming its key."""
     raw = OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False)
     found = []
-    for key, value in _leaves(raw, ""):
+    for key, value in leaves(raw, ""):
         if key.startswith("hydra.") or (
             isinstance(value, str) and any(m in value for m in RUNTIME_INTERPOLATIONS)
         ):
@@ -134,7 +135,7 @@ def finite_problems(cfg: DictConfig) -> list[str]:
     container = OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False)
     return [
         f"{key}={value} is not a finite number"
-        for key, value in _leaves(container, "")
+        for key, value in leaves(container, "")
         if isinstance(value, float) and not math.isfinite(value) and not key.startswith("hydra.")
     ]
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from framework.config.strict import leaves
 from framework.errors import UserError
 
 FINGERPRINT_FILE = "fingerprint.json"
@@ -77,14 +76,6 @@ FREE = (
 )
 
 
-def _flat(node: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _flat(value, f"{path}.{key}" if path else str(key))
-    else:
-        yield path, node
-
-
 def _matches(key: str, prefixes: tuple[str, ...]) -> bool:
     return any(
         key == p or (p.endswith(".") and key.startswith(p)) or key.startswith(p + ".")
@@ -109,7 +100,7 @@ def fingerprint(cfg: DictConfig) -> dict[str, str]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     found = {
         key: json.dumps(value, sort_keys=True)
-        for key, value in _flat(resolved, "")
+        for key, value in leaves(resolved, into_lists=False)
         if not _matches(key, FREE) and not key.startswith("hydra.")
     }
     found["data.sha256"] = json.dumps(data_digest(cfg))
