@@ -12,7 +12,7 @@ import pytest
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from framework.launchers import azureml, kaito
+from framework.launchers import azureml, kaito, kaito_checks, kaito_output
 from framework.launchers.environment import conda_spec, pip_requirements
 from framework.launchers.remote import remote_launcher, task_overrides
 from tests.helpers import CONF, ROOT, compose_config, run_train
@@ -136,7 +136,7 @@ def training(configmap: dict[str, Any]) -> dict[str, Any]:
 
 def test_kaito_qlora_workspace_satisfies_the_rules() -> None:
     configmap, workspace = kaito_docs(["method=qlora"])
-    assert kaito.rule_problems(configmap, workspace) == []
+    assert kaito_checks.rule_problems(configmap, workspace) == []
     assert workspace["apiVersion"] == "kaito.sh/v1beta1" and workspace["kind"] == "Workspace"
     assert workspace["tuning"]["preset"]["name"] == "phi-3-mini-4k-instruct"
     assert workspace["tuning"]["method"] == "qlora"
@@ -176,7 +176,7 @@ def test_kaito_8bit_lora_is_qlora_with_load_in_8bit() -> None:
     configmap, workspace = kaito_docs(["method=lora_8bit"])
     assert workspace["tuning"]["method"] == "qlora"
     assert training(configmap)["QuantizationConfig"]["load_in_8bit"] is True
-    assert kaito.rule_problems(configmap, workspace) == []
+    assert kaito_checks.rule_problems(configmap, workspace) == []
 
 
 def _with_training(configmap: dict[str, Any], section: str, **values: Any) -> dict[str, Any]:
@@ -191,26 +191,26 @@ def test_kaito_rule_lora_forbids_4_and_8_bit() -> None:
     configmap, workspace = kaito_docs(["method=lora"])
     for key in ("load_in_4bit", "load_in_8bit"):
         bad = _with_training(configmap, "QuantizationConfig", **{key: True})
-        assert any("lora forbids" in p for p in kaito.rule_problems(bad, workspace))
+        assert any("lora forbids" in p for p in kaito_checks.rule_problems(bad, workspace))
 
 
 def test_kaito_rule_qlora_needs_4_or_8_bit() -> None:
     configmap, workspace = kaito_docs(["method=qlora"])
     bad = _with_training(configmap, "QuantizationConfig", load_in_4bit=False)
-    assert any("qlora needs" in p for p in kaito.rule_problems(bad, workspace))
+    assert any("qlora needs" in p for p in kaito_checks.rule_problems(bad, workspace))
 
 
 @pytest.mark.parametrize("output_dir", ["/mnt", "/tmp/results", "../etc", "/mnt/../root"])
 def test_kaito_rule_output_dir_under_mnt(output_dir: str) -> None:
     configmap, workspace = kaito_docs(["method=qlora"])
     bad = _with_training(configmap, "TrainingArguments", output_dir=output_dir)
-    assert any("under /mnt" in p for p in kaito.rule_problems(bad, workspace))
+    assert any("under /mnt" in p for p in kaito_checks.rule_problems(bad, workspace))
 
 
 def test_kaito_rule_only_known_sections() -> None:
     configmap, workspace = kaito_docs(["method=qlora"])
     bad = _with_training(configmap, "DeepSpeedConfig", stage=3)
-    assert any("DeepSpeedConfig" in p for p in kaito.rule_problems(bad, workspace))
+    assert any("DeepSpeedConfig" in p for p in kaito_checks.rule_problems(bad, workspace))
 
 
 def test_kaito_rule_preset_method_input_output() -> None:
@@ -227,7 +227,7 @@ def test_kaito_rule_preset_method_input_output() -> None:
     for expected, (key, value) in cases.items():
         bad = copy.deepcopy(workspace)
         bad["tuning"][key] = value
-        assert any(expected in p for p in kaito.rule_problems(configmap, bad)), expected
+        assert any(expected in p for p in kaito_checks.rule_problems(configmap, bad)), expected
 
 
 @pytest.mark.parametrize(
@@ -245,7 +245,7 @@ def test_kaito_rule_preset_method_input_output() -> None:
 def test_kaito_refuses_what_it_cannot_express(
     overrides: list[str], model: str, reason: str
 ) -> None:
-    found = kaito.kaito_problems(composed([*overrides, "hydra/launcher=kaito"], model=model))
+    found = kaito_checks.kaito_problems(composed([*overrides, "hydra/launcher=kaito"], model=model))
     assert any(reason in p for p in found), found
 
 
@@ -269,13 +269,15 @@ def test_kaito_inference_workspace_names_the_adapter(tmp_path: Path) -> None:
     from framework.inference.run_dir import open_run_dir
 
     run = open_run_dir(str(fake_run_dir(tmp_path / "run")))
-    lines = kaito.export_for_kaito(run, OmegaConf.structured(KaitoExportConfig), tmp_path / "out")
+    lines = kaito_output.export_for_kaito(
+        run, OmegaConf.structured(KaitoExportConfig), tmp_path / "out"
+    )
     (workspace,) = yaml.safe_load_all((tmp_path / "out" / "kaito-inference.yaml").read_text())
     assert workspace["inference"]["preset"]["name"] == "phi-3-mini-4k-instruct"
     (adapter,) = workspace["inference"]["adapters"]
     assert adapter["source"]["name"] == kaito.dns_name(str(run.cfg.run.name))
     assert adapter["source"]["image"].endswith("-adapter:0.0.1")
-    assert kaito.adapter_problems(workspace) == []
+    assert kaito_output.adapter_problems(workspace) == []
     assert (tmp_path / "out" / "adapter" / "adapter_config.json").is_file()
     assert "COPY adapter/ /data/" in (tmp_path / "out" / "Dockerfile").read_text()
     assert any("docker build" in line for line in lines)
@@ -305,7 +307,7 @@ def test_acceptance_kaito_writes_workspace_and_refuses_dora(tmp_path: Path) -> N
     result = run_train([*args, f"hydra.sweep.dir={out}"], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     configmap, workspace = yaml.safe_load_all((out / "0" / kaito.MANIFEST).read_text())
-    assert kaito.rule_problems(configmap, workspace) == []
+    assert kaito_checks.rule_problems(configmap, workspace) == []
     rows = (out / "0" / "data" / kaito.DATA_FILE).read_text().splitlines()
     assert len(rows) == 20 and "messages" in json.loads(rows[0])
     assert not list(tmp_path.rglob("adapter_model.safetensors"))  # nothing trained here

@@ -125,7 +125,7 @@ def export_command(cfg: DictConfig) -> None:
     run = open_run_dir(str(cfg.run_dir))
     _require_causal_lm(run, "export.py")
     if str(cfg.format) == "kaito":  # no weights are loaded: the adapter is served as it is
-        from framework.launchers.kaito import export_for_kaito
+        from framework.launchers.kaito_output import export_for_kaito
 
         output = Path(str(cfg.output_dir)).expanduser() if cfg.output_dir else None
         for line in export_for_kaito(run, cfg.kaito, output):

@@ -53,7 +53,7 @@ def launcher_problems(cfg: DictConfig) -> list[str]:
 
         return job_problems(cfg)
     if name == "kaito":
-        from framework.launchers.kaito import kaito_problems
+        from framework.launchers.kaito_checks import kaito_problems
 
         return kaito_problems(cfg)
     return []

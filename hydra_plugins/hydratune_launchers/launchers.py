@@ -144,9 +144,9 @@ class KaitoLauncher(_WritingLauncher):
     """Each run/trial -> kaito-tuning.yaml (ConfigMap + Workspace) and its data image steps."""
 
     def write(self, cfg: DictConfig, overrides: list[str], job_dir: Path, root: Path) -> str:
-        from framework.launchers import kaito
+        from framework.launchers.kaito_output import write_tuning
 
-        written = kaito.write_tuning(cfg, job_dir)
+        written = write_tuning(cfg, job_dir)
         lines = [f"kaito: wrote {written.manifest} (Kaito's rules: satisfied)"]
         lines += [f"  next: {step}" for step in written.steps]
         lines += [f"  not carried over: {note}" for note in written.not_carried_over]
