@@ -1,0 +1,159 @@
+"""A create-job request checked as train.py checks a command line: the OpenAI fields, the
+hydratune extension (method, model, hardware, overrides) and the overrides they become."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from framework.service.errors import api_error
+
+_compose_lock = threading.Lock()  # Hydra's global state: one composition at a time
+HYDRATUNE_KEYS = ("method", "model", "hardware", "overrides")
+# Keys the service owns: where the run goes and what it reads.
+RESERVED = ("hydra", "paths", "dataset.path", "dataset.source", "run.resume", "run.dry_run")
+SUFFIX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+RANGES = {"n_epochs": (1, 50), "batch_size": (1, 1024), "learning_rate_multiplier": (1e-6, 100.0)}
+
+
+def model_presets(config_dir: Path) -> list[str]:
+    """The model presets (conf/model/*.yaml): the base models a job can start from."""
+    return sorted(p.stem for p in (config_dir / "model").glob("*.yaml"))
+
+
+def hyperparameters_of(body: dict[str, Any]) -> dict[str, Any]:
+    """n_epochs / batch_size / learning_rate_multiplier from `hyperparameters` or from
+    `method.supervised.hyperparameters`; "auto" keeps the presets' values."""
+    method = body.get("method") or {"type": "supervised"}
+    if not isinstance(method, dict) or method.get("type", "supervised") != "supervised":
+        kind = method.get("type") if isinstance(method, dict) else method
+        raise api_error(
+            400, f"method.type='{kind}' is not supported here (allowed: supervised)", "method.type"
+        )
+    nested = (method.get("supervised") or {}).get("hyperparameters") or {}
+    given = {**(body.get("hyperparameters") or {}), **nested}
+    values: dict[str, Any] = {}
+    for key, (low, high) in RANGES.items():
+        value = given.pop(key, "auto")
+        if value in ("auto", None):
+            values[key] = "auto"
+            continue
+        param = f"hyperparameters.{key}"
+        number = float(value) if isinstance(value, (int, float)) else None
+        if key != "learning_rate_multiplier" and not isinstance(value, int):
+            number = None
+        if number is None or isinstance(value, bool) or not low <= number <= high:
+            kind = "an integer" if key != "learning_rate_multiplier" else "a number"
+            raise api_error(
+                400,
+                f"{param}={value!r} is invalid: {kind} from {low} to {high}, or 'auto'",
+                param,
+                "invalid_hyperparameters",
+            )
+        values[key] = value
+    if given:
+        unknown = ", ".join(sorted(given))
+        raise api_error(400, f"unknown hyperparameters: {unknown}", "hyperparameters")
+    return values
+
+
+def hydratune_extension(body: dict[str, Any]) -> dict[str, Any]:
+    """The `hydratune` extension of the request: method, model, hardware, overrides."""
+    ext = body.get("hydratune") or {}
+    if not isinstance(ext, dict) or set(ext) - set(HYDRATUNE_KEYS):
+        unknown = sorted(set(ext) - set(HYDRATUNE_KEYS)) if isinstance(ext, dict) else ext
+        raise api_error(
+            400,
+            f"hydratune: unknown keys {unknown} (allowed: {', '.join(HYDRATUNE_KEYS)})",
+            "hydratune",
+        )
+    overrides = ext.get("overrides") or []
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise api_error(
+            400, "hydratune.overrides must be a list of key=value strings", "hydratune.overrides"
+        )
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if any(key == r or key.startswith(r + ".") or key.startswith(r + "/") for r in RESERVED):
+            raise api_error(
+                400,
+                f"hydratune.overrides: '{key}' is set by the service (the job's run dir and "
+                "training file), not by a request",
+                "hydratune.overrides",
+            )
+    return {**ext, "overrides": overrides}
+
+
+def compose_check(config_dir: Path, overrides: list[str]) -> Any:
+    """train.py's preflight in-process: the composed config, or UserError."""
+    from framework.cli.preflight import check_overrides
+
+    with _compose_lock:
+        return check_overrides(config_dir, "train", overrides)
+
+
+def build_overrides(
+    config_dir: Path,
+    preset: str,
+    path: str,
+    ext: dict[str, Any],
+    hp: dict[str, Any],
+    seed: int,
+    run_dir: Path,
+) -> list[str]:
+    """The train.py command line of a job; checked by the same composition as the CLI."""
+    line = [f"model={preset}", "dataset=file", f"dataset.path={path}"]
+    line += [f"{k}={ext[k]}" for k in ("method", "hardware") if ext.get(k)]
+    if hp["n_epochs"] != "auto":
+        line += [f"trainer.max_epochs={hp['n_epochs']}", "trainer.max_steps=-1"]
+    if hp["batch_size"] != "auto":
+        line.append(f"dataset.batch_size={hp['batch_size']}")
+    line += [f"run.seed={seed}", "trainer.enable_progress_bar=false", *ext["overrides"]]
+    line.append(f"hydra.run.dir={run_dir}")
+    cfg = compose_check(config_dir, line)
+    if hp["learning_rate_multiplier"] != "auto":
+        lr = float(cfg.optim.lr) * float(hp["learning_rate_multiplier"])
+        line.insert(-1, f"optim.lr={lr!r}")
+        compose_check(config_dir, line)
+    return line
+
+
+def required_field(body: dict[str, Any], key: str) -> str:
+    """A required, non-empty string field of the request body (400 naming it otherwise)."""
+    if not isinstance(body.get(key), str) or not body[key]:
+        raise api_error(400, f"'{key}' is required", key)
+    return str(body[key])
+
+
+def checked_request(
+    body: dict[str, Any], ext: dict[str, Any], presets: list[str]
+) -> tuple[str, str | None, int]:
+    """The base model preset, the suffix and the seed of a create request, each checked."""
+    required_field(body, "model")
+    if body.get("validation_file"):
+        raise api_error(
+            400,
+            "validation_file is not supported yet: hydratune holds out dataset.val_fraction of "
+            "the training file (set it in hydratune.overrides)",
+            "validation_file",
+        )
+    preset = str(ext.get("model") or body["model"])
+    if preset not in presets:
+        raise api_error(
+            400,
+            f"model='{preset}' is not a base model here (allowed: {', '.join(presets)})",
+            "model",
+            "model_not_found",
+        )
+    suffix = body.get("suffix")
+    if suffix is not None and not (isinstance(suffix, str) and SUFFIX.match(suffix)):
+        raise api_error(400, "suffix: 1 to 40 characters of letters, digits, - and _", "suffix")
+    seed = body.get("seed")
+    if seed is None:
+        seed = random.randint(0, 2**31 - 1)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
+        raise api_error(400, f"seed={seed!r} must be an integer from 0 to 2147483647", "seed")
+    return preset, suffix, seed
