@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # Pin torch in the same install so pip takes the CPU wheel and never a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: corpora service-debs serve install train test test-fast test-all lint format clean presets layout
+.PHONY: models-doc corpora service-debs serve install train test test-fast test-all lint format clean presets layout
 
 # DeepSpeed is an sdist whose build imports torch: build it against the CPU torch already in the
 # venv (--no-build-isolation, else pip pulls a CUDA torch into the build env), ops JIT-compiled
@@ -56,6 +56,9 @@ test-fast: install  ## the unit layer: in-process tests only (no subprocess, no 
 
 test-all: install  ## everything, including real-model runs
 	$(PY) -m pytest -q $(ARGS)
+
+models-doc: install  ## docs/models.md: every model preset, its methods and memory estimates
+	$(PY) -m framework.cli.models_doc
 
 presets: install  ## every preset of every group, with its description
 	$(PY) -m framework.cli.list_presets

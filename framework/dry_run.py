@@ -12,6 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from framework.builders.method import apply_context, build_method
 from framework.hardware.checks import preset_problems
 from framework.hardware.memory import (
+    MemoryEstimate,
+    ModelShape,
     Workload,
     adapter_parameters,
     estimate_memory,
@@ -165,16 +167,26 @@ def workload(cfg: DictConfig, method: Method[Any], plan: HardwarePlan, trainable
     )
 
 
-def memory_lines(
+def memory_estimate(
     cfg: DictConfig, method: Method[Any], ctx: ApplyContext, plan: HardwarePlan
-) -> list[str]:
-    """The per-device memory estimate (docs/benchmarks.md compares it with measurements)."""
+) -> tuple[ModelShape, Workload, MemoryEstimate] | None:
+    """The shape, workload and per-device estimate of the run (None: unknown model size)."""
     shape = model_shape(cfg.model, Path(str(cfg.paths.cache_dir)), _config_json(cfg))
     if shape is None:
-        return ["memory estimate: unknown model size (no config.json on disk, not a known preset)"]
+        return None
     trainable = shape.total_params
     if method.capabilities.produces_adapter:
         rank = getattr(method.config, "r", None)
         trainable = adapter_parameters(shape, rank, list(ctx.target_modules))
     work = workload(cfg, method, plan, trainable)
-    return render_estimate(shape, work, estimate_memory(shape, work))
+    return shape, work, estimate_memory(shape, work)
+
+
+def memory_lines(
+    cfg: DictConfig, method: Method[Any], ctx: ApplyContext, plan: HardwarePlan
+) -> list[str]:
+    """The per-device memory estimate (docs/benchmarks.md compares it with measurements)."""
+    found = memory_estimate(cfg, method, ctx, plan)
+    if found is None:
+        return ["memory estimate: unknown model size (no config.json on disk, not a known preset)"]
+    return render_estimate(*found)

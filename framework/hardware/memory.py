@@ -76,7 +76,16 @@ KNOWN_SHAPES = {
     "smollm2_135m": ModelShape(49152, 576, 1536, 30, 9, 3, 64, True),  # 134.5M
     "phi3_mini": ModelShape(32064, 3072, 8192, 32, 32, 32, 96, False),  # 3.82B
     "phi3_medium": ModelShape(32064, 5120, 17920, 40, 40, 10, 128, False),  # 14.0B
-    "llama3_8b": ModelShape(128256, 4096, 14336, 32, 32, 8, 128, False),  # 8.03B
+    "phi3_mini_128k": ModelShape(32064, 3072, 8192, 32, 32, 32, 96, False),
+    "phi35_mini": ModelShape(32064, 3072, 8192, 32, 32, 32, 96, False),
+    "phi3_medium_128k": ModelShape(32064, 5120, 17920, 40, 40, 10, 128, False),
+    "phi4_mini": ModelShape(200064, 3072, 8192, 32, 24, 8, 128, True),  # 3.84B
+    "llama32_1b": ModelShape(128256, 2048, 8192, 16, 32, 8, 64, True),  # 1.24B
+    "llama31_8b": ModelShape(128256, 4096, 14336, 32, 32, 8, 128, False),  # 8.03B
+    "mistral_7b": ModelShape(32768, 4096, 14336, 32, 32, 8, 128, False),  # 7.25B (v0.3)
+    "qwen25_0_5b": ModelShape(151936, 896, 4864, 24, 14, 2, 64, True),  # 0.49B
+    "qwen25_7b": ModelShape(152064, 3584, 18944, 28, 28, 4, 128, False),  # 7.62B
+    "gemma2_2b": ModelShape(256000, 2304, 9216, 26, 8, 4, 256, True),  # 2.61B
 }
 
 
