@@ -129,9 +129,7 @@ def test_simpo_matches_the_paper() -> None:
 
 def test_orpo_matches_the_paper() -> None:
     got = ours(ORPO(PreferenceSpec(orpo_lambda=0.25)))
-    want = [
-        paper_orpo(POLICY[i], COUNTS[i], POLICY[B + i], COUNTS[B + i], 0.25) for i in range(B)
-    ]
+    want = [paper_orpo(POLICY[i], COUNTS[i], POLICY[B + i], COUNTS[B + i], 0.25) for i in range(B)]
     assert got == pytest.approx(want, abs=1e-6)
 
 

@@ -338,14 +338,16 @@ class PreferenceEncoder:
         self.tokenizer, self.max_length = tokenizer, max_length
         self.system_prompt, self.batch_size, self.kto = system_prompt, batch_size, kto
 
-    def _render(self, prompt: tuple[tuple[str, str], ...], reply: str, origin: str) -> tuple:
+    def _render(
+        self, prompt: tuple[tuple[str, str], ...], reply: str, origin: str
+    ) -> tuple[list[int], list[int]]:
         row = ChatRow((*prompt, ("assistant", reply)), origin)
         pieces = chat_examples(row, self.tokenizer, self.system_prompt, "last_turn")[-1]
         prompt_ids = [t for ids, answer in pieces if not answer for t in ids]
         reply_ids = [t for ids, answer in pieces if answer for t in ids]
         return prompt_ids, reply_ids
 
-    def _replies(self, row: Row) -> list[tuple[tuple[str, str], ...] | Any]:
+    def _replies(self, row: Row) -> list[tuple[tuple[tuple[str, str], ...], str, bool]]:
         if isinstance(row, PreferenceRow):
             return [(row.prompt, row.chosen, True), (row.prompt, row.rejected, False)]
         if isinstance(row, KTORow):
@@ -377,7 +379,7 @@ class PreferenceEncoder:
             stats.tokens += sum(len(prompt_ids) + len(r) for r, _ in replies)
             stats.answer_tokens += sum(len(r) for r, _ in replies)
             encoded.append((prompt_ids, replies, truncated))
-        out = self._kto(encoded) if self.kto else self._pairs(encoded, rows)
+        out = self._kto(encoded) if self.kto else self._pairs(encoded)
         stats.sequences = len(out)
         lengths = [len(e.prompt_ids) + len(r) for e in out for r in e.replies]
         stats.padding_ratio = stats.padding_ratio_unpacked = padding_ratio(
@@ -386,7 +388,7 @@ class PreferenceEncoder:
         return out
 
     @staticmethod
-    def _pairs(encoded: list[Any], rows: list[Row]) -> list[PreferenceExample]:
+    def _pairs(encoded: list[Any]) -> list[PreferenceExample]:
         out = []
         for prompt_ids, replies, truncated in encoded:
             (chosen, _), (rejected, _) = replies

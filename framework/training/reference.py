@@ -94,9 +94,7 @@ def attach_reference(module: Any, objective: PreferenceObjective) -> None:
     if not objective.uses_reference:
         return
     net = module.net
-    mode = resolve_mode(
-        objective.spec.reference, net, module.method.capabilities.produces_adapter
-    )
+    mode = resolve_mode(objective.spec.reference, net, module.method.capabilities.produces_adapter)
     if mode == "adapter_off":
         if not hasattr(net, "disable_adapter"):
             raise RuntimeError(f"method={module.method.name}: the model has no adapter to disable")
