@@ -31,7 +31,7 @@ FAST = [
     "task.generate_rows=0",
 ]
 # DPO + LoRA with dropout (the RNG matters on resume); the reference is the adapter switched off.
-DPO = [*FAST, "trainer.max_steps=8", "run.checkpoint_every_n_steps=2", "method.dropout=0.1"]
+DPO = [*FAST, "trainer.max_steps=6", "run.checkpoint_every_n_steps=2", "method.dropout=0.1"]
 PAIR_METRICS = ("reward_accuracy", "reward_margin", "rewards_chosen", "rewards_rejected")
 PAIR_METRICS += ("logps_chosen", "logps_rejected")
 

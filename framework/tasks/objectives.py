@@ -273,9 +273,12 @@ class PreferenceObjective(Objective):
         labels = batch["labels"][:, 1:]
         keep = labels != IGNORE_INDEX
         token_logps = -torch.nn.functional.cross_entropy(
-            logits.transpose(1, 2), labels.clamp(min=0), reduction="none"
-        )
-        return (token_logps * keep).sum(-1), keep.sum(-1)
+            logits.reshape(-1, logits.size(-1)),
+            labels.reshape(-1),
+            ignore_index=IGNORE_INDEX,
+            reduction="none",
+        ).view(labels.shape)
+        return token_logps.sum(-1), keep.sum(-1)
 
     def reference_logps(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         """The reference model's summed reply log-probabilities of the batch's 2B sequences."""
