@@ -48,6 +48,10 @@ def as_chat(row: Row) -> ChatRow:
         pair = " to ".join(x for x in (row.source_lang, row.target_lang) if x) or "the target"
         prompt = f"Translate {'from ' if row.source_lang else ''}{pair}: {row.source}"
         return ChatRow((("user", prompt), ("assistant", row.target)), row.origin, row.target)
+    if isinstance(row, PreferenceRow):  # the prompt and the chosen reply (render checks)
+        return ChatRow((*row.prompt, ("assistant", row.chosen)), row.origin, row.chosen)
+    if isinstance(row, KTORow):
+        return ChatRow((*row.prompt, ("assistant", row.completion)), row.origin, row.completion)
     if isinstance(row, QARow):
         prompt = f"{row.context}\n\nQuestion: {row.question}"
         answer = row.answers[0][0]
