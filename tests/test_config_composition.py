@@ -27,13 +27,15 @@ FILE_PRESETS = sorted(
 )
 
 
-# Presets that need a matching partner: encoders and head tasks need a dataset of that task.
+# Presets that need a matching partner: encoders, head and preference tasks need a dataset of
+# that task.
 PAIRED = {
     "minilm": ["dataset=wordnet_pos"],
     "tiny_bert": ["dataset=wordnet_pos"],
     "seq_cls": ["dataset=wordnet_pos", "model=minilm"],
     "token_cls": ["dataset=iso_entities", "model=minilm"],
     "qa": ["dataset=iso_codes_qa", "model=minilm"],
+    **{task: ["dataset=chatterbot_prefs"] for task in ("dpo", "orpo", "kto", "simpo")},
     "wordnet_pos": ["model=minilm"],
     "iso_entities": ["model=minilm"],
     "iso_codes_qa": ["model=minilm"],

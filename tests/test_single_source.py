@@ -56,6 +56,8 @@ SAMPLE_RECORDS: dict[str, dict[str, Any]] = {
         "answers": [{"text": "FR", "answer_start": 10}],
     },
     "translation": {"source": "cat", "target": "chat"},
+    "preference": {"prompt": "Hi?", "chosen": "Hello!", "rejected": "Go away."},
+    "kto": {"prompt": "Hi?", "completion": "Hello!", "label": True},
 }
 
 

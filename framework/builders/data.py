@@ -74,6 +74,14 @@ def build_encoder(
     if not spec.generative:  # the encoder the task table names: (tokenizer, length[, labels])
         args = (tokenizer, length, labels) if spec.labels else (tokenizer, length)
         return cast("RowEncoder", getattr(encoders, spec.encoder)(*args))
+    if spec.encoder == "PreferenceEncoder":
+        return encoders.PreferenceEncoder(
+            tokenizer,
+            length,
+            dataset.system_prompt,
+            int(dataset.batch_size),
+            kto=task == "kto",
+        )
     return encoders.CausalEncoder(
         tokenizer,
         length,

@@ -14,7 +14,25 @@ if TYPE_CHECKING:
     from framework.data.datamodule import TaskDataModule
     from framework.methods.base import Method
     from framework.models.quantization import QuantizationSpec
+    from framework.tasks.preference import PreferenceSpec
     from framework.training.module import FineTuneModule
+
+
+def preference_spec(task: DictConfig) -> PreferenceSpec:
+    """The preference hyperparameters of task.preference (used by preference tasks only)."""
+    from framework.tasks.preference import PreferenceSpec
+
+    p = task.preference
+    return PreferenceSpec(
+        beta=float(p.beta),
+        loss=str(p.loss),
+        label_smoothing=float(p.label_smoothing),
+        simpo_gamma=float(p.simpo_gamma),
+        orpo_lambda=float(p.orpo_lambda),
+        kto_desirable_weight=float(p.kto_desirable_weight),
+        kto_undesirable_weight=float(p.kto_undesirable_weight),
+        reference=str(p.reference),
+    )
 
 
 def build_module(
@@ -45,7 +63,7 @@ def build_module(
         optimizer_spec=build_optimizer_spec(
             cfg.optim, total_steps=int(cfg.trainer.max_steps), cpu_offload=offload_optimizer
         ),
-        objective=build_objective(task, datamodule.labels),
+        objective=build_objective(task, datamodule.labels, preference_spec(cfg.task)),
         generation=build_generation_eval(
             task,
             str(cfg.dataset.format),

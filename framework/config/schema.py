@@ -94,6 +94,23 @@ class DatasetConfig:
 
 
 @dataclass
+class PreferenceConfig:
+    """Preference tasks (dpo, orpo, kto, simpo): hyperparameters (framework.tasks.preference)."""
+
+    beta: float = 0.1  # DPO/KTO: strength of the pull to the reference; SimPO: reward scale
+    loss: str = "sigmoid"  # dpo: sigmoid | ipo | hinge; simpo: sigmoid | hinge
+    label_smoothing: float = 0.0  # sigmoid losses: probability the preference label is flipped
+    simpo_gamma: float = 0.5  # SimPO's target reward margin
+    orpo_lambda: float = 0.1  # ORPO: weight of the odds-ratio term next to the SFT loss
+    kto_desirable_weight: float = 1.0  # KTO: lambda_D, weight of desirable rows
+    kto_undesirable_weight: float = 1.0  # KTO: lambda_U, weight of undesirable rows
+    # The reference model (dpo, kto): auto (adapter methods: the base with the adapter
+    # disabled; full fine-tuning: log-probabilities computed once before training) |
+    # adapter_off | precomputed | frozen_copy (a second, frozen copy of the base)
+    reference: str = "auto"
+
+
+@dataclass
 class TaskConfig:
     """What is learnt and how it is scored: the model head, the loss and the metrics."""
 
@@ -103,6 +120,7 @@ class TaskConfig:
     # format (BLEU/chrF for translation, exact match/F1 for single-answer rows); 0 disables.
     generate_rows: int = 8
     max_new_tokens: int = 32
+    preference: PreferenceConfig = field(default_factory=PreferenceConfig)
 
 
 @dataclass
@@ -188,6 +206,7 @@ class TrainConfig:
 # Corpora read from installed packages (framework.data.sources.CORPORA; a test keeps them equal).
 BUNDLED_CORPORA = (
     "chatterbot",
+    "chatterbot_prefs",
     "wordnet_glosses",
     "wordnet_definitions",
     "fortunes",

@@ -21,7 +21,7 @@ from framework.methods.registry import get_method, method_names
 from framework.models.architectures import ENCODER_ARCHITECTURES
 from framework.models.checks import model_problems
 from framework.models.quantization import spec_problems
-from framework.tasks.registry import TASKS
+from framework.tasks.registry import TASKS, learns_as
 
 
 def choice_problems(cfg: DictConfig) -> list[str]:
@@ -62,6 +62,54 @@ def range_problems(cfg: DictConfig) -> list[str]:
     return found
 
 
+def preference_problems(cfg: DictConfig) -> list[str]:
+    """task.preference.*: allowed choices, ranges and combinations (preference tasks only)."""
+    from framework.tasks.preference import LOSSES, REFERENCES
+    from framework.tasks.registry import PREFERENCE_TASKS
+
+    task = str(cfg.task.name)
+    if task not in PREFERENCE_TASKS:
+        return []
+    p = cfg.task.preference
+    found = []
+    allowed_losses = {"dpo": LOSSES, "simpo": ("sigmoid", "hinge")}.get(task, ("sigmoid",))
+    for key, value, allowed in (
+        ("loss", p.loss, allowed_losses),
+        ("reference", p.reference, REFERENCES),
+    ):
+        if value not in allowed:
+            found.append(
+                f"task.preference.{key}='{value}' is not allowed for task={task}. "
+                f"Allowed: {allowed_list(allowed)}." + did_you_mean(str(value), allowed)
+            )
+    checks = [
+        ("beta", p.beta, 0.0, 100.0, False),
+        ("label_smoothing", p.label_smoothing, 0.0, 0.5, True),
+        ("simpo_gamma", p.simpo_gamma, 0.0, 100.0, True),
+        ("orpo_lambda", p.orpo_lambda, 0.0, 100.0, True),
+        ("kto_desirable_weight", p.kto_desirable_weight, 0.0, 100.0, False),
+        ("kto_undesirable_weight", p.kto_undesirable_weight, 0.0, 100.0, False),
+    ]
+    for key, value, low, high, inclusive_low in checks:
+        ok = (low <= value if inclusive_low else low < value) and value < high
+        if not ok:
+            bound = "at least" if inclusive_low else "greater than"
+            found.append(
+                f"task.preference.{key}={value} is out of range ({bound} {low}, below {high})"
+            )
+    if p.label_smoothing and p.loss != "sigmoid":
+        found.append(
+            f"task.preference.label_smoothing={p.label_smoothing} applies to loss=sigmoid only "
+            f"(task.preference.loss={p.loss})"
+        )
+    if p.reference == "adapter_off" and not build_method(cfg.method).capabilities.produces_adapter:
+        found.append(
+            f"task.preference.reference=adapter_off needs an adapter method; method="
+            f"{cfg.method.name} trains the whole model (use precomputed or frozen_copy)"
+        )
+    return found
+
+
 def file_problems(cfg: DictConfig) -> list[str]:
     """Missing input files, found before anything is loaded."""
     found = []
@@ -76,7 +124,7 @@ def file_problems(cfg: DictConfig) -> list[str]:
     elif source == "disk" and not Path(str(path)).expanduser().is_dir():
         found.append(f"dataset.path='{path}': no such folder (dataset.source=disk)")
     found.extend(_caught(lambda: model_source_check(cfg)))
-    if cfg.dataset.source == "chatterbot" and cfg.dataset.categories:
+    if cfg.dataset.source in ("chatterbot", "chatterbot_prefs") and cfg.dataset.categories:
         found.extend(_caught(lambda: chatterbot_topics_check(list(cfg.dataset.categories))))
     resume = str(cfg.run.resume)
     if resume not in ("auto", "never") and not Path(resume).expanduser().exists():
@@ -159,7 +207,7 @@ def combination_problems(
     """Method x hardware x dataset x run conflicts declared by the method's capabilities."""
     caps = method.capabilities
     found = list(method.problems(ctx))
-    if ctx.task not in caps.task_types:
+    if ctx.task not in caps.task_types and learns_as(ctx.task) not in caps.task_types:
         found.append(
             f"method={method.name} does not support task '{ctx.task}' "
             f"(it supports: {allowed_list(caps.task_types)})"
@@ -208,6 +256,7 @@ def all_problems(cfg: DictConfig, plan: HardwarePlan | None = None) -> list[str]
     if strict:  # unknown keys or values that do not resolve: the other checks would trip
         return strict
     found = choice_problems(cfg) + range_problems(cfg)
+    found += preference_problems(cfg) if not found else []
     found += task_problems(cfg) if not found else []
     found += file_problems(cfg) + model_problems(cfg)
     if found:

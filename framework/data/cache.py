@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from framework.data.encoders import Classified, EncodeStats, Span
+from framework.data.encoders import Classified, EncodeStats, PreferenceExample, Span
 from framework.data.render import Encoded
 from framework.data.rows import Row
 
@@ -19,7 +19,12 @@ log = logging.getLogger(__name__)
 
 # Bump when an encoder's output changes for the same rows, settings and tokenizer.
 ENCODER_VERSION = 2  # 2: chat masks derived from inference prompts
-EXAMPLE_TYPES: dict[str, type[Any]] = {"Encoded": Encoded, "Classified": Classified, "Span": Span}
+EXAMPLE_TYPES: dict[str, type[Any]] = {
+    "Encoded": Encoded,
+    "Classified": Classified,
+    "Span": Span,
+    "PreferenceExample": PreferenceExample,
+}
 
 
 def tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
@@ -125,4 +130,6 @@ def _decode(data: dict[str, Any]) -> Any:
     if kind is Span:  # JSON has no tuples
         values["offsets"] = [tuple(o) if o is not None else None for o in values["offsets"]]
         values["answers"] = tuple(values["answers"])
+    if kind is PreferenceExample:
+        values["replies"] = tuple(values["replies"])
     return kind(**values)

@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framework.data.readers import Record
-from framework.data.rows import ChatRow, LabelRow, PairRow, QARow, Row, TagRow, TextRow
+from framework.data.rows import (
+    ChatRow,
+    KTORow,
+    LabelRow,
+    PairRow,
+    PreferenceRow,
+    QARow,
+    Row,
+    TagRow,
+    TextRow,
+)
 from framework.errors import UserError, allowed_list, did_you_mean
 
 ROLE_ALIASES = {
@@ -153,12 +163,20 @@ def _pair_chat(prompt: str, answer: str, origin: str) -> ChatRow:
 
 
 def _messages(value: object, origin: str) -> tuple[tuple[str, str], ...]:
+    out = _turns(value, origin, "messages")
+    if not any(role == "assistant" for role, _ in out):
+        raise BadRow(origin, "the conversation has no assistant message to learn from")
+    return out
+
+
+def _turns(value: object, origin: str, name: str) -> tuple[tuple[str, str], ...]:
+    """(role, content) of a non-empty list of messages (column `name`)."""
     if not isinstance(value, list) or not value:
-        raise BadRow(origin, "'messages' must be a non-empty list")
+        raise BadRow(origin, f"'{name}' must be a non-empty list")
     out: list[tuple[str, str]] = []
     for i, msg in enumerate(value):
         if not isinstance(msg, dict):
-            raise BadRow(origin, f"messages[{i}] must be an object with role and content")
+            raise BadRow(origin, f"{name}[{i}] must be an object with role and content")
         role = msg.get("role", msg.get("from"))
         content = msg.get("content", msg.get("value"))
         if not isinstance(role, str) or role not in ROLE_ALIASES:
@@ -168,11 +186,77 @@ def _messages(value: object, origin: str) -> tuple[tuple[str, str], ...]:
                 f"Allowed: {allowed_list(ROLE_ALIASES)}." + did_you_mean(str(role), ROLE_ALIASES),
             )
         if not isinstance(content, str) or not content.strip():
-            raise BadRow(origin, f"'messages[{i}].content' must be a non-empty string")
+            raise BadRow(origin, f"'{name}[{i}].content' must be a non-empty string")
         out.append((ROLE_ALIASES[role], content))
-    if not any(role == "assistant" for role, _ in out):
-        raise BadRow(origin, "the conversation has no assistant message to learn from")
     return tuple(out)
+
+
+Turns = tuple[tuple[str, str], ...]
+
+
+def _prompt_turns(get: _Getter) -> Turns:
+    """The conversation before the reply: `messages` (a list) or `prompt` (a string or list)."""
+    for name in ("messages", "prompt"):
+        column = get.columns.get(name, name)
+        if column not in get.fields:
+            continue
+        value = get.fields[column]
+        if isinstance(value, str) and value.strip():
+            return (("user", value),)
+        if isinstance(value, list):
+            return _turns(value, get.origin, column)
+        raise BadRow(get.origin, f"'{column}' must be a non-empty string or a list of messages")
+    return ()
+
+
+def _reply(get: _Getter, name: str) -> tuple[Turns, str]:
+    """(conversation prefix, reply) of a reply column: a string, an assistant message, or a
+    conversation whose last message is the assistant's reply."""
+    column = get.columns.get(name, name)
+    value = get.raw(name)
+    if isinstance(value, str):
+        if not value.strip():
+            raise BadRow(get.origin, f"'{column}' must be a non-empty reply")
+        return (), value
+    turns = _turns([value] if isinstance(value, dict) else value, get.origin, column)
+    if turns[-1][0] != "assistant":
+        raise BadRow(get.origin, f"the last message of '{column}' must be the assistant's reply")
+    return turns[:-1], turns[-1][1]
+
+
+def _check_prompt(prompt: Turns, origin: str) -> Turns:
+    if not prompt:
+        raise BadRow(origin, "no prompt: give 'prompt' or 'messages' (or conversations as replies)")
+    if prompt[-1][0] == "assistant":
+        raise BadRow(origin, "the prompt must end with a user turn (the reply follows it)")
+    return prompt
+
+
+def _preference(get: _Getter, spec: RowSpec) -> PreferenceRow:
+    prompt = _prompt_turns(get)
+    chosen_prefix, chosen = _reply(get, "chosen")
+    rejected_prefix, rejected = _reply(get, "rejected")
+    if chosen_prefix != rejected_prefix:
+        raise BadRow(get.origin, "'chosen' and 'rejected' must share the same conversation prefix")
+    if chosen.strip() == rejected.strip():
+        raise BadRow(get.origin, "'chosen' and 'rejected' are the same reply (nothing to prefer)")
+    return PreferenceRow(
+        _check_prompt(prompt + chosen_prefix, get.origin), chosen, rejected, get.origin
+    )
+
+
+def _kto(get: _Getter, spec: RowSpec) -> KTORow:
+    prompt = _prompt_turns(get)
+    prefix, completion = _reply(get, "completion")
+    column = get.columns.get("label", "label")
+    label = get.raw("label")
+    if isinstance(label, str) and label.strip().lower() in ("true", "false"):
+        label = label.strip().lower() == "true"  # csv cells
+    if not isinstance(label, bool):
+        raise BadRow(
+            get.origin, f"'{column}'={label!r} must be a boolean (true: desirable, false: not)"
+        )
+    return KTORow(_check_prompt(prompt + prefix, get.origin), completion, label, get.origin)
 
 
 def _label_row(get: _Getter, spec: RowSpec) -> LabelRow:
@@ -238,6 +322,8 @@ DATA_FORMATS: dict[str, FormatSpec] = {
         FormatSpec("token_classification", ("tokens", "tags"), _tag_row, scorer=""),
         FormatSpec("qa", ("context", "question", "answers"), _qa_row, scorer="answer"),
         FormatSpec("translation", ("source", "target"), _translation, scorer="translation"),
+        FormatSpec("preference", ("prompt", "messages", "chosen", "rejected"), _preference, ""),
+        FormatSpec("kto", ("prompt", "messages", "completion", "label"), _kto, scorer=""),
     )
 }
 FORMAT_NAMES = tuple(DATA_FORMATS)

@@ -61,4 +61,24 @@ class PairRow:
     origin: str
 
 
-Row = ChatRow | TextRow | LabelRow | TagRow | QARow | PairRow
+@dataclass(frozen=True)
+class PreferenceRow:
+    """A conversation so far (ending with a user turn) and two replies: preferred, dispreferred."""
+
+    prompt: tuple[tuple[str, str], ...]  # (role, content), the shared conversation prefix
+    chosen: str
+    rejected: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class KTORow:
+    """A conversation so far and one reply, labelled desirable (True) or undesirable (False)."""
+
+    prompt: tuple[tuple[str, str], ...]
+    completion: str
+    desirable: bool
+    origin: str
+
+
+Row = ChatRow | TextRow | LabelRow | TagRow | QARow | PairRow | PreferenceRow | KTORow

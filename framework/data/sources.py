@@ -40,8 +40,25 @@ def chatterbot_records(categories: list[str]) -> Iterator[Record]:
                 yield Record(f"{path}#{index}", {"messages": messages})
 
 
+def chatterbot_preference_records(categories: list[str]) -> Iterator[Record]:
+    """Preference pairs from chatterbot-corpus: the corpus answer is chosen, the answer of a
+    pair half the corpus away (another topic, as a rule) is rejected. Deterministic."""
+    pairs = [
+        (r.fields["messages"][0]["content"], r.fields["messages"][1]["content"], r.origin)
+        for r in chatterbot_records(categories)
+    ]
+    n = len(pairs)
+    for i, (prompt, answer, origin) in enumerate(pairs):
+        for k in range(n // 2, n // 2 + n):
+            other = pairs[(i + k) % n][1]
+            if other.strip() != answer.strip():
+                yield Record(origin, {"prompt": prompt, "chosen": answer, "rejected": other})
+                break
+
+
 CORPORA: dict[str, Callable[[list[str]], Iterator[Record]]] = {
     "chatterbot": chatterbot_records,
+    "chatterbot_prefs": chatterbot_preference_records,
     "wordnet_glosses": debian_corpora.wordnet_glosses,
     "wordnet_definitions": debian_corpora.wordnet_definitions,
     "fortunes": debian_corpora.fortunes,

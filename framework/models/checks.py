@@ -21,6 +21,7 @@ from framework.models.architectures import (
     MODULE_NAMES,
     REFUSED_MODEL_TYPES,
 )
+from framework.tasks.registry import task_spec
 
 RANDOM_INIT_ARCHITECTURES = ("llama", "phi3", "mistral", "qwen2", "gemma2", "bert")
 CHAT_FIX = (
@@ -139,7 +140,7 @@ def no_template_message(model: str, dataset: str) -> str:
 
 def launch_problems(cfg: DictConfig, tokenizer: Any, rows: list[Any]) -> list[str]:
     """Tokenizer-level checks on the rows the run will train on (before any weight loads)."""
-    if str(cfg.task.name) != "causal_lm":
+    if not task_spec(str(cfg.task.name)).generative:  # causal_lm and preference tasks
         return []
     from framework.data.encoders import as_chat
     from framework.data.render import RenderError, chat_examples
@@ -166,7 +167,7 @@ def launch_problems(cfg: DictConfig, tokenizer: Any, rows: list[Any]) -> list[st
 
 def check_before_launch(cfg: DictConfig) -> None:
     """Load the tokenizer and rows (no weights) and stop with exit 2 on a template problem."""
-    if str(cfg.task.name) != "causal_lm":
+    if not task_spec(str(cfg.task.name)).generative:  # causal_lm and preference tasks
         return
     from framework.builders.data import row_spec, source_spec
     from framework.builders.model import build_source, build_tokenizer

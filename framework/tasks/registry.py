@@ -83,9 +83,38 @@ TASKS: dict[str, TaskSpec] = {
             encoder="SpanEncoder",
             objective="ExtractiveQA",
         ),
+        # Preference tuning: a causal LM learns from preferred / dispreferred replies, rendered
+        # with the same chat template and masks as SFT (framework.tasks.preference).
+        *(
+            TaskSpec(
+                name=name,
+                formats=formats,
+                generative=True,
+                head="AutoModelForCausalLM",
+                peft_task_type="CAUSAL_LM",
+                labels="",
+                encoder="PreferenceEncoder",
+                objective=objective,
+            )
+            for name, formats, objective in (
+                ("dpo", ("preference",), "DPO"),
+                ("orpo", ("preference",), "ORPO"),
+                ("kto", ("kto", "preference"), "KTO"),  # pairs: chosen desirable, rejected not
+                ("simpo", ("preference",), "SimPO"),
+            )
+        ),
     )
 }
 TASK_NAMES = tuple(TASKS)
+PREFERENCE_TASKS = tuple(
+    name for name, spec in TASKS.items() if spec.encoder == "PreferenceEncoder"
+)
+
+
+def learns_as(task: str) -> str:
+    """The task a method must support to adapt a model for `task`: preference tasks train the
+    same causal LM as SFT, so a method that adapts causal LMs adapts them too."""
+    return CAUSAL_LM if task in PREFERENCE_TASKS else task
 
 
 def task_spec(name: str) -> TaskSpec:

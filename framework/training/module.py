@@ -11,7 +11,7 @@ from torchmetrics import SumMetric
 
 from framework.methods.base import ApplyContext, Method
 from framework.tasks.generation import GenerationEval
-from framework.tasks.objectives import Objective
+from framework.tasks.objectives import Objective, PreferenceObjective
 from framework.training.optim import OptimizerSpec, build_optimizer, build_scheduler
 from framework.training.rng import capture_rng, restore_rng
 
@@ -85,6 +85,19 @@ class FineTuneModule(pl.LightningModule):
         self.log("train/loss", global_loss, prog_bar=True, on_step=True, batch_size=int(count))
         return loss
 
+    def on_validation_start(self) -> None:
+        self._prepare_objective()
+
+    def on_train_start(self) -> None:
+        self._prepare_objective()
+
+    def _prepare_objective(self) -> None:
+        """Preference tasks: attach the reference model before the first step that needs it."""
+        if isinstance(self.objective, PreferenceObjective):
+            from framework.training.reference import attach_reference
+
+            attach_reference(self, self.objective)
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.method.on_train_step_end(self.net, self.global_step)
 
@@ -131,10 +144,17 @@ class FineTuneModule(pl.LightningModule):
         state = checkpoint["state_dict"]
         checkpoint["state_dict"] = {k: v for k, v in state.items() if k in trainable}
         checkpoint["rng"] = capture_rng()
+        table = getattr(getattr(self.objective, "reference", None), "table", None)
+        if table is not None:  # precomputed reference log-probabilities (preference tasks)
+            checkpoint["reference_logps"] = table
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "rng" in checkpoint:
             restore_rng(checkpoint["rng"])
+        if "reference_logps" in checkpoint and isinstance(self.objective, PreferenceObjective):
+            from framework.training.reference import Precomputed
+
+            self.objective.reference = Precomputed(checkpoint["reference_logps"])
 
     def parameter_counts(self) -> tuple[int, int]:
         """(trainable, total) parameter counts of the adapted model."""
