@@ -64,6 +64,42 @@ def range_problems(cfg: DictConfig) -> list[str]:
     return found
 
 
+def recipe_problems(cfg: DictConfig) -> list[str]:
+    """Validation schedule, best-checkpoint metric, early stopping and head LR settings."""
+    from framework.tasks.monitor import keep_best_problems
+
+    found = []
+    interval = cfg.trainer.val_check_interval
+    if interval is not None and not float(interval) > 0:
+        found.append(
+            f"trainer.val_check_interval={interval} must be greater than 0: a number of steps "
+            "(an integer), a fraction of an epoch (at most 1.0) or null (the default schedule)"
+        )
+    elif interval is not None and float(interval) > 1 and float(interval) != int(interval):
+        found.append(
+            f"trainer.val_check_interval={interval}: above 1 it counts optimizer steps and "
+            "must be a whole number"
+        )
+    if not float(cfg.optim.head_lr_ratio) > 0:
+        found.append(f"optim.head_lr_ratio={cfg.optim.head_lr_ratio} must be greater than 0")
+    patience = cfg.run.early_stopping_patience
+    if patience is not None and int(patience) < 1:
+        found.append(f"run.early_stopping_patience={patience} is out of range (at least 1)")
+    if patience is not None and cfg.run.keep_best is None:
+        found.append(
+            "run.early_stopping_patience needs run.keep_best=<metric> (the metric it watches)"
+        )
+    if cfg.run.keep_best is not None:
+        found += keep_best_problems(
+            "run.keep_best",
+            str(cfg.run.keep_best),
+            str(cfg.task.name),
+            str(cfg.dataset.format),
+            int(cfg.task.generate_rows),
+        )
+    return found
+
+
 def file_problems(cfg: DictConfig) -> list[str]:
     """Missing input files, found before anything is loaded."""
     found = []
@@ -192,7 +228,7 @@ def all_problems(cfg: DictConfig) -> list[str]:
     if strict:  # unknown keys or values that do not resolve: the other checks would trip
         return strict
     found = choice_problems(cfg) + range_problems(cfg)
-    found += task_problems(cfg) if not found else []
+    found += task_problems(cfg) + recipe_problems(cfg) if not found else []
     found += file_problems(cfg) + model_problems(cfg)
     found += hardware_problems(cfg) if not found else []
     if found:
