@@ -18,9 +18,7 @@ if TYPE_CHECKING:
 DEFAULT_SCHEDULE_FROM_STEPS = 50
 
 
-def validation_schedule(
-    interval: float | None, max_steps: int, accumulate: int
-) -> dict[str, Any]:
+def validation_schedule(interval: float | None, max_steps: int, accumulate: int) -> dict[str, Any]:
     """Lightning's val_check_interval (and check_val_every_n_epoch) for trainer.val_check_interval.
 
     Above 1 it counts optimizer steps, across epoch boundaries; at most 1.0 it is Lightning's

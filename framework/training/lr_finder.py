@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,8 +54,9 @@ def find_lr(job: Job) -> dict[str, Any]:
             print("LR finder: no suggestion (the loss did not fall); see lr_finder.png")
         else:
             print(
-                f"LR finder: suggested optim.lr={suggestion:.3g} (steepest fall of the loss over "
-                f"{steps} steps from {MIN_LR:g} to {MAX_LR:g}); plot: {job.run_dir / 'lr_finder.png'}"
+                f"LR finder: suggested optim.lr={suggestion:.3g} (steepest fall of the loss "
+                f"over {steps} steps from {MIN_LR:g} to {MAX_LR:g}); "
+                f"plot: {job.run_dir / 'lr_finder.png'}"
             )
     return report
 

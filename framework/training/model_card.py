@@ -86,9 +86,11 @@ def _best_section(metrics: dict[str, Any]) -> str:
         if metrics.get("kept_best")
         else "The saved weights are the last step's (keep the best with run.keep_best=<metric>)."
     )
-    stopped = " Training stopped early (run.early_stopping_patience)." if metrics.get(
-        "stopped_early"
-    ) else ""
+    stopped = (
+        " Training stopped early (run.early_stopping_patience)."
+        if metrics.get("stopped_early")
+        else ""
+    )
     return (
         f"## Best check\n\nBest {metrics['best_metric']} = {_fmt(metrics['best_value'])} at "
         f"step {metrics['best_step']} of {metrics.get('steps', '?')} "
