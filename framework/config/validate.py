@@ -89,6 +89,16 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
         found.append(
             "run.early_stopping_patience needs run.keep_best=<metric> (the metric it watches)"
         )
+    strategy = str(cfg.hardware.strategy)
+    zero3 = strategy.startswith("deepspeed_stage_3") or (
+        strategy == "deepspeed" and int(cfg.hardware.deepspeed.stage) == 3
+    )
+    if cfg.run.keep_best is not None and zero3:
+        found.append(
+            "run.keep_best is refused with ZeRO-3 (hardware.strategy=" + strategy + "): its "
+            "weights are partitioned across ranks and cannot be kept per check; use ZeRO-2, "
+            "DDP or FSDP, or drop run.keep_best"
+        )
     if cfg.run.keep_best is not None:
         found += keep_best_problems(
             "run.keep_best",
