@@ -59,6 +59,12 @@ def train(cfg: DictConfig) -> float:
         job = Job.from_config(cfg, plan, resume_from=resume_from)
         finished = False
         try:
+            if cfg.run.find_lr:
+                from framework.training.lr_finder import find_lr
+
+                found = find_lr(job)
+                finished = True
+                return float(found.get("suggested_lr") or float("nan"))
             metrics = job.fit()
             metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
             job.write(metrics, command=_command())

@@ -69,3 +69,26 @@ def text_txt(path: Path, rows: int = 64) -> Path:
     lines = [f"{rng.choice(PEOPLE)} walked to {rng.choice(PLACES)}." for _ in range(rows)]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+FILLER = (
+    "the a of and to in is was for on with as at by from it this that be are were has had "
+    "not but or an they we you he she them said will would could about after before over "
+    "under again new old big small day week year time city team game news"
+).split()
+
+
+def imbalanced_tagging_jsonl(path: Path, rows: int = 160, length: int = 20) -> Path:
+    """NER rows where ~95% of tags are "O": filler words with one PER or LOC name each,
+    at a random position (the imbalance of real social-media NER corpora)."""
+    rng = random.Random(5)
+    with path.open("w") as handle:
+        for _ in range(rows):
+            words = [rng.choice(FILLER) for _ in range(length - 1)]
+            tags = ["O"] * (length - 1)
+            at = rng.randrange(length)
+            kind, names = rng.choice([("B-PER", PEOPLE), ("B-LOC", PLACES)])
+            words.insert(at, rng.choice(names))
+            tags.insert(at, kind)
+            handle.write(json.dumps({"words": words, "ner": tags}) + "\n")
+    return path

@@ -27,6 +27,11 @@ CASES = [
     (["dataset=jsonl"], ["dataset.path is required"]),
     (["logger.backend=wandbb"], ["logger.backend", "Did you mean 'wandb'?"]),
     (["a=b=c"], ["cannot parse the override"]),
+    (
+        ["run.keep_best=val/bleu"],
+        ["run.keep_best='val/bleu'", "Allowed:", "val/loss", "val/perplexity"],
+    ),
+    (["optim.head_lr_ratio=-1"], ["optim.head_lr_ratio=-1", "greater than 0"]),
 ]
 
 

@@ -51,6 +51,7 @@ def build_module(
     """
     from framework.tasks.generation import build_generation_eval
     from framework.tasks.objectives import build_objective
+    from framework.tasks.registry import task_spec
     from framework.training.module import FineTuneModule
 
     task = str(cfg.task.name)
@@ -61,7 +62,10 @@ def build_module(
         method=method,
         apply_context=apply_context(cfg),
         optimizer_spec=build_optimizer_spec(
-            cfg.optim, total_steps=int(cfg.trainer.max_steps), cpu_offload=offload_optimizer
+            cfg.optim,
+            total_steps=int(cfg.trainer.max_steps),
+            cpu_offload=offload_optimizer,
+            has_head=not task_spec(task).generative,
         ),
         objective=build_objective(task, datamodule.labels, preference_spec(cfg.task)),
         generation=build_generation_eval(

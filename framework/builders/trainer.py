@@ -13,15 +13,41 @@ if TYPE_CHECKING:
     from framework.training.callbacks import Throughput
 
 
+# Runs up to this many steps validate once per epoch (and before and after training): cheap
+# tests; longer runs validate every max(10, max_steps // 5) steps unless told otherwise.
+DEFAULT_SCHEDULE_FROM_STEPS = 50
+
+
+def validation_schedule(interval: float | None, max_steps: int, accumulate: int) -> dict[str, Any]:
+    """Lightning's val_check_interval (and check_val_every_n_epoch) for trainer.val_check_interval.
+
+    Above 1 it counts optimizer steps, across epoch boundaries; at most 1.0 it is Lightning's
+    fraction of an epoch; None picks the default schedule above.
+    """
+    if interval is None:
+        if max_steps <= DEFAULT_SCHEDULE_FROM_STEPS:
+            return {"val_check_interval": None}
+        every = max(10, max_steps // 5)
+    elif float(interval) > 1:
+        every = int(interval)
+    else:
+        return {"val_check_interval": float(interval)}
+    # Lightning counts batches: an optimizer step is `accumulate` of them.
+    return {"val_check_interval": every * accumulate, "check_val_every_n_epoch": None}
+
+
 def trainer_arguments(trainer: DictConfig) -> dict[str, Any]:
     """Trainer keys passed by name to Lightning."""
+    schedule = validation_schedule(
+        trainer.val_check_interval, int(trainer.max_steps), int(trainer.accumulate_grad_batches)
+    )
     return {
+        **schedule,
         "max_steps": int(trainer.max_steps),
         "max_epochs": trainer.max_epochs if trainer.max_epochs is not None else -1,
         "accumulate_grad_batches": int(trainer.accumulate_grad_batches),
         "gradient_clip_val": trainer.gradient_clip_val,
         "log_every_n_steps": int(trainer.log_every_n_steps),
-        "val_check_interval": trainer.val_check_interval,
         "limit_val_batches": trainer.limit_val_batches,
         "enable_progress_bar": bool(trainer.enable_progress_bar),
         "deterministic": bool(trainer.deterministic),
@@ -86,7 +112,25 @@ def build_callbacks(cfg: DictConfig, run_dir: Path) -> tuple[list[pl.Callback], 
         callbacks.append(StepProgressBar(throughput))
     if cfg.run.step_times:
         callbacks.append(StepTimes(run_dir / "step_times.csv"))
+    callbacks.append(best_weights(cfg.run))
     return callbacks, throughput
+
+
+def best_weights(run: DictConfig) -> pl.Callback:
+    """The best-check tracker: run.keep_best's metric (weights kept, restored at the end), or
+    val/loss only recorded (the card's best step) when keep_best is null."""
+    from framework.tasks.monitor import higher_is_better
+    from framework.training.best import BestWeights
+
+    keep = run.keep_best is not None
+    metric = str(run.keep_best) if keep else "val/loss"
+    patience = run.early_stopping_patience
+    return BestWeights(
+        metric,
+        higher_is_better(metric),
+        keep=keep,
+        patience=int(patience) if patience is not None else None,
+    )
 
 
 def build_trainer(

@@ -132,6 +132,8 @@ class TrainerConfig:
     accumulate_grad_batches: int = 1
     gradient_clip_val: float | None = 1.0
     log_every_n_steps: int = 1
+    # Validate every N optimizer steps (an int), or a fraction of an epoch (a float <= 1.0).
+    # null: every max(10, max_steps // 5) steps for runs over 50 steps, else once per epoch.
     val_check_interval: float | None = None
     limit_val_batches: float | None = None
     enable_progress_bar: bool = True
@@ -150,6 +152,9 @@ class OptimConfig:
     momentum: float = 0.0
     scheduler: str = "cosine"  # constant | linear | cosine
     warmup_steps: int = 2
+    # Head tasks (seq_cls, token_cls, qa): the fresh, randomly initialised head learns at
+    # head_lr_ratio x lr (adapters and backbone at lr). 1.0: one LR for every parameter.
+    head_lr_ratio: float = 10.0
 
 
 @dataclass
@@ -185,6 +190,11 @@ class RunConfig:
     checkpoint_every_n_steps: int = 10
     sweep_trials: int = 4  # total trials of a search sweep (Optuna), counted across restarts
     step_times: bool = False  # write step_times.csv (a timestamp per optimizer step; bench/)
+    # Keep the trainable weights of the best validation check, by this metric (val/loss,
+    # val/entity_f1, val/bleu, ...: framework/tasks/monitor.py); null: the last weights.
+    keep_best: str | None = None
+    early_stopping_patience: int | None = None  # stop after N checks without a better keep_best
+    find_lr: bool = False  # run Lightning's LR finder on the composed run, save the plot, exit
 
 
 @dataclass

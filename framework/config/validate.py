@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from framework.builders.method import apply_context, build_method
 from framework.config.schema import CHOICES
 from framework.config.strict import strict_problems
+from framework.config.task_checks import preference_problems, recipe_problems
 from framework.errors import allowed_list, did_you_mean
 from framework.hardware.checks import hardware_problems, method_strategy_problems
 from framework.hardware.machine import Machine
@@ -59,54 +60,6 @@ def range_problems(cfg: DictConfig) -> list[str]:
             found.append(f"{key}={value} is out of range ({bound} {low}, at most {high})")
     if cfg.dataset.limit is not None and cfg.dataset.limit < 2:
         found.append(f"dataset.limit={cfg.dataset.limit} is out of range (at least 2)")
-    return found
-
-
-def preference_problems(cfg: DictConfig) -> list[str]:
-    """task.preference.*: allowed choices, ranges and combinations (preference tasks only)."""
-    from framework.tasks.preference import LOSSES, REFERENCES
-    from framework.tasks.registry import PREFERENCE_TASKS
-
-    task = str(cfg.task.name)
-    if task not in PREFERENCE_TASKS:
-        return []
-    p = cfg.task.preference
-    found = []
-    allowed_losses = {"dpo": LOSSES, "simpo": ("sigmoid", "hinge")}.get(task, ("sigmoid",))
-    for key, value, allowed in (
-        ("loss", p.loss, allowed_losses),
-        ("reference", p.reference, REFERENCES),
-    ):
-        if value not in allowed:
-            found.append(
-                f"task.preference.{key}='{value}' is not allowed for task={task}. "
-                f"Allowed: {allowed_list(allowed)}." + did_you_mean(str(value), allowed)
-            )
-    checks = [
-        ("beta", p.beta, 0.0, 100.0, False),
-        ("label_smoothing", p.label_smoothing, 0.0, 0.5, True),
-        ("simpo_gamma", p.simpo_gamma, 0.0, 100.0, True),
-        ("orpo_lambda", p.orpo_lambda, 0.0, 100.0, True),
-        ("kto_desirable_weight", p.kto_desirable_weight, 0.0, 100.0, False),
-        ("kto_undesirable_weight", p.kto_undesirable_weight, 0.0, 100.0, False),
-    ]
-    for key, value, low, high, inclusive_low in checks:
-        ok = (low <= value if inclusive_low else low < value) and value < high
-        if not ok:
-            bound = "at least" if inclusive_low else "greater than"
-            found.append(
-                f"task.preference.{key}={value} is out of range ({bound} {low}, below {high})"
-            )
-    if p.label_smoothing and p.loss != "sigmoid":
-        found.append(
-            f"task.preference.label_smoothing={p.label_smoothing} applies to loss=sigmoid only "
-            f"(task.preference.loss={p.loss})"
-        )
-    if p.reference == "adapter_off" and not build_method(cfg.method).capabilities.produces_adapter:
-        found.append(
-            f"task.preference.reference=adapter_off needs an adapter method; method="
-            f"{cfg.method.name} trains the whole model (use precomputed or frozen_copy)"
-        )
     return found
 
 
@@ -257,7 +210,7 @@ def all_problems(cfg: DictConfig, plan: HardwarePlan | None = None) -> list[str]
         return strict
     found = choice_problems(cfg) + range_problems(cfg)
     found += preference_problems(cfg) if not found else []
-    found += task_problems(cfg) if not found else []
+    found += task_problems(cfg) + recipe_problems(cfg) if not found else []
     found += file_problems(cfg) + model_problems(cfg)
     if found:
         return found

@@ -56,3 +56,18 @@ def load_task_model(
             )
     model.config.pad_token_id = pad_token_id  # decoders need it to find each row's last token
     return model  # type: ignore[no-any-return]
+
+
+def head_parameter_ids(model: torch.nn.Module) -> set[int]:
+    """ids of the parameters outside the transformers backbone: the task head (classifier,
+    score, qa_outputs), also when PEFT wraps it in modules_to_save. Empty when unknown."""
+    import torch
+
+    get_base = getattr(model, "get_base_model", None)
+    inner = get_base() if callable(get_base) else model
+    prefix = str(getattr(inner, "base_model_prefix", "") or "")
+    backbone = getattr(inner, prefix, None) if prefix else None
+    if not isinstance(backbone, torch.nn.Module) or backbone is inner:
+        return set()
+    inside = {id(p) for p in backbone.parameters()}
+    return {id(p) for p in inner.parameters() if id(p) not in inside}

@@ -73,6 +73,10 @@ class Objective:
         """Metrics of a split beyond its loss."""
         return {"perplexity": math.exp(min(loss, 700.0))}
 
+    def report(self, split: int) -> dict[str, Any]:
+        """metrics.json keys beyond the logged numbers (per-class scores, collapse): none."""
+        return {}
+
     def _keep(self, split: int, **values: list[Any]) -> None:
         for key, items in values.items():
             self.store[split].setdefault(key, []).extend(items)
@@ -81,13 +85,30 @@ class Objective:
 class SequenceClassification(Objective):
     """One label per sequence: cross-entropy; accuracy and macro-F1."""
 
-    def __init__(self, num_labels: int, splits: int = 2) -> None:
+    def __init__(self, num_labels: int, splits: int = 2, names: tuple[str, ...] = ()) -> None:
         super().__init__(splits)
         self.num_labels = num_labels
+        self.names = names or tuple(str(i) for i in range(num_labels))
 
     @classmethod
     def for_labels(cls, labels: tuple[str, ...]) -> Objective:
-        return cls(len(labels))
+        return cls(len(labels), names=labels)
+
+    def classes(self, split: int) -> tuple[list[str], list[str]]:
+        """(predicted, reference) class names of every scored item of a split."""
+        store = self.store[split]
+        predicted, gold = store.get("predicted", []), store.get("gold", [])
+        return [self.names[i] for i in predicted], [self.names[i] for i in gold]
+
+    def report(self, split: int) -> dict[str, Any]:
+        """Per-class precision/recall/F1, and the collapse onto one class when it happened."""
+        from framework.tasks.collapse import class_collapse, per_class_scores
+
+        predicted, gold = self.classes(split)
+        if not gold:
+            return {}
+        collapse = class_collapse(predicted, gold)
+        return {"per_class": per_class_scores(predicted, gold), **(collapse or {})}
 
     def inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
@@ -126,8 +147,14 @@ class TokenClassification(SequenceClassification):
     """One BIO tag per word (first sub-token): cross-entropy; entity-level F1 (seqeval)."""
 
     def __init__(self, tags: tuple[str, ...], splits: int = 2) -> None:
-        super().__init__(len(tags), splits)
+        super().__init__(len(tags), splits, names=tags)
         self.tags = tags
+
+    def classes(self, split: int) -> tuple[list[str], list[str]]:
+        """(predicted, reference) tags of every scored word of a split."""
+        store = self.store[split]
+        predicted, gold = store.get("predicted", []), store.get("gold", [])
+        return [t for row in predicted for t in row], [t for row in gold for t in row]
 
     @classmethod
     def for_labels(cls, labels: tuple[str, ...]) -> Objective:

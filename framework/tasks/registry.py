@@ -26,6 +26,11 @@ class TaskSpec:
     labels: str  # what dataset.labels hold: "classes", "tags" or "" (none)
     encoder: str  # class in framework.data.encoders: rows -> model inputs
     objective: str  # class in framework.tasks.objectives: loss and validation metrics
+    # Validation metrics its objective logs beyond val/loss (run.keep_best may name them;
+    # generative tasks add their dataset format's generation scores: framework/tasks/monitor.py)
+    metrics: tuple[str, ...] = ()
+    # Predictions are classes (a label per row or per token): collapse onto one is detected
+    classifies: bool = False
 
 
 CAUSAL_LM = "causal_lm"  # the generative task: the default, and what chat/generate tools need
@@ -52,6 +57,7 @@ TASKS: dict[str, TaskSpec] = {
             labels="",
             encoder="CausalEncoder",
             objective="Objective",
+            metrics=("perplexity",),
         ),
         TaskSpec(
             name="seq_cls",
@@ -62,6 +68,8 @@ TASKS: dict[str, TaskSpec] = {
             labels="classes",
             encoder="LabelEncoder",
             objective="SequenceClassification",
+            metrics=("accuracy", "macro_f1"),
+            classifies=True,
         ),
         TaskSpec(
             name="token_cls",
@@ -72,6 +80,8 @@ TASKS: dict[str, TaskSpec] = {
             labels="tags",
             encoder="TagEncoder",
             objective="TokenClassification",
+            metrics=("entity_precision", "entity_recall", "entity_f1", "tag_accuracy"),
+            classifies=True,
         ),
         TaskSpec(
             name="qa",
@@ -82,6 +92,7 @@ TASKS: dict[str, TaskSpec] = {
             labels="",
             encoder="SpanEncoder",
             objective="ExtractiveQA",
+            metrics=("exact_match", "f1"),
         ),
         # Preference tuning: a causal LM learns from preferred / dispreferred replies, rendered
         # with the same chat template and masks as SFT (framework.tasks.preference).

@@ -19,8 +19,10 @@ from framework.data.datamodule import TaskDataModule
 from framework.hardware.consolidate import whole_model
 from framework.hardware.plan import HardwarePlan, quantization_for
 from framework.hardware.trainer import trainer_kwargs
+from framework.tasks.collapse import collapse_message, generation_degeneracy
 from framework.tasks.generation import generation_report
 from framework.training.artifacts import write_run_dir
+from framework.training.best import BestWeights
 from framework.training.callbacks import Throughput, peak_memory_mib
 from framework.training.module import FineTuneModule
 from framework.training.task_report import task_metrics
@@ -87,11 +89,52 @@ class Job:
             self.module, datamodule=self.datamodule, ckpt_path=self.resume_from, weights_only=True
         )
         after = self._evaluate()
+        best = self._best_check(after)
+        if best.get("kept_best") and best["best_step"] != int(self.trainer.global_step):
+            log.info(
+                "restored the weights of step %d (best %s=%.6g)",
+                best["best_step"],
+                best["best_metric"],
+                best["best_value"],
+            )
+            after = self._evaluate()
         return {
             **self._run_numbers(before, after),
             **task_metrics(before, after, self.datamodule),
             **generation_report(after, self.module.generation),
+            **best,
+            **self._collapse(),
         }
+
+    def _best_check(self, after: dict[str, float]) -> dict[str, Any]:
+        """Offer the final weights as a check, restore the best one's (run.keep_best); the
+        best step and value for metrics.json."""
+        callbacks: list[Any] = getattr(self.trainer, "callbacks", [])
+        tracker = next((c for c in callbacks if isinstance(c, BestWeights)), None)
+        if tracker is None:
+            return {}
+        if tracker.metric in after:
+            tracker.offer(self.module, after[tracker.metric], int(self.trainer.global_step))
+        if tracker.keep and tracker.best_step != int(self.trainer.global_step):
+            tracker.restore(self.module)
+        return tracker.report()
+
+    def _collapse(self) -> dict[str, Any]:
+        """Per-class scores and the collapse of a head onto one class, or of generation into
+        empty/identical answers, with a warning naming the likely fixes."""
+        found = dict(self.module.val_report)
+        generation = self.module.generation
+        if generation is not None and generation.samples and "collapsed" not in found:
+            degenerate = generation_degeneracy(
+                [s.generated for s in generation.samples],
+                [s.reference for s in generation.samples],
+            )
+            found.update(degenerate or {})
+        if found.get("collapsed"):
+            log.warning(collapse_message(found))
+        elif found or (generation is not None and generation.samples):
+            found["collapsed"] = False
+        return found
 
     def write(self, metrics: dict[str, Any], command: str) -> None:
         """Write the run dir (rank 0). Every rank calls it: sharded runs (ZeRO-3, FSDP)

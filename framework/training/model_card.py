@@ -19,8 +19,11 @@ def model_card(
 ) -> str:
     """A README.md: the run, its metrics and loss curve, how to reproduce, load and use it."""
     rows = "\n".join(
-        f"| {k} | {_fmt(v)} |" for k, v in sorted(metrics.items()) if not isinstance(v, dict)
+        f"| {k} | {_fmt(v)} |"
+        for k, v in sorted(metrics.items())
+        if not isinstance(v, (dict, list)) and not k.startswith("collapse_")
     )
+    quality = _collapse_section(metrics) + _best_section(metrics) + _per_class_section(metrics)
     load = (
         "from peft import PeftModel\n"
         f"model = PeftModel.from_pretrained(base_model, '{weights_dir}')"
@@ -40,7 +43,7 @@ Fine-tuned with [hydratune](https://github.com/) on dataset `{dataset_name}`.
 {command}
 ```
 
-## Metrics
+{quality}## Metrics
 
 | metric | value |
 |---|---|
@@ -54,6 +57,65 @@ Fine-tuned with [hydratune](https://github.com/) on dataset `{dataset_name}`.
 
 The tokenizer (with its chat template) is in `tokenizer/`; the resolved config in `config.yaml`.
 {use}"""
+
+
+def _collapse_section(metrics: dict[str, Any]) -> str:
+    """A warning when the model collapsed (one class, or empty/identical generations)."""
+    if not metrics.get("collapsed"):
+        return ""
+    from framework.tasks.collapse import collapse_message
+
+    fixes = "\n".join(f"- {fix}" for fix in metrics.get("collapse_fixes", []))
+    return f"""## WARNING: collapsed
+
+{collapse_message(metrics).split(". Likely fixes:")[0]} (`collapsed: true` in metrics.json).
+
+Likely fixes:
+
+{fixes}
+
+"""
+
+
+def _best_section(metrics: dict[str, Any]) -> str:
+    """Which validation check was best, and whether its weights are the ones saved."""
+    if "best_step" not in metrics:
+        return ""
+    kept = (
+        "The saved weights are this check's (run.keep_best)."
+        if metrics.get("kept_best")
+        else "The saved weights are the last step's (keep the best with run.keep_best=<metric>)."
+    )
+    stopped = (
+        " Training stopped early (run.early_stopping_patience)."
+        if metrics.get("stopped_early")
+        else ""
+    )
+    return (
+        f"## Best check\n\nBest {metrics['best_metric']} = {_fmt(metrics['best_value'])} at "
+        f"step {metrics['best_step']} of {metrics.get('steps', '?')} "
+        f"({metrics.get('validation_checks', '?')} validation checks). {kept}{stopped}\n\n"
+    )
+
+
+def _per_class_section(metrics: dict[str, Any]) -> str:
+    """Precision, recall, F1 and support of every class (head tasks)."""
+    per_class = metrics.get("per_class")
+    if not isinstance(per_class, dict) or not per_class:
+        return ""
+    lines = [
+        f"| {name} | {_fmt(s['precision'])} | {_fmt(s['recall'])} | {_fmt(s['f1'])} "
+        f"| {s['support']} |"
+        for name, s in per_class.items()
+    ]
+    table = "\n".join(lines)
+    return f"""## Per class (held-out split)
+
+| class | precision | recall | F1 | support |
+|---|---|---|---|---|
+{table}
+
+"""
 
 
 def _use_section(run_dir: str) -> str:

@@ -12,7 +12,13 @@ from torchmetrics import SumMetric
 from framework.methods.base import ApplyContext, Method
 from framework.tasks.generation import GenerationEval
 from framework.tasks.objectives import Objective, PreferenceObjective
-from framework.training.optim import OptimizerSpec, build_optimizer, build_scheduler
+from framework.training.optim import (
+    OptimizerSpec,
+    build_optimizer,
+    build_scheduler,
+    trainable_groups,
+    with_head_lr,
+)
 from framework.training.rng import capture_rng, restore_rng
 
 EVAL_SPLITS = ("val", "train_eval")  # the order of TaskDataModule.val_dataloader()
@@ -43,6 +49,8 @@ class FineTuneModule(pl.LightningModule):
         self.eval_counts = torch.nn.ModuleList([SumMetric() for _ in EVAL_SPLITS])
         # Checkpoints hold only trainable weights; frozen base weights come from the base.
         self.strict_loading = False
+        # The last validation's per-class scores and collapse (Objective.report on "val").
+        self.val_report: dict[str, Any] = {}
 
     def build_model(self) -> torch.nn.Module:
         """A fresh, unsharded adapted model: the base with the method applied."""
@@ -122,6 +130,8 @@ class FineTuneModule(pl.LightningModule):
             self.log(f"{split}/loss", loss, prog_bar=split == "val", add_dataloader_idx=False)
             for name, value in self.objective.compute(index, float(loss)).items():
                 self.log(f"{split}/{name}", value, add_dataloader_idx=False)
+            if split == "val":
+                self.val_report = self.objective.report(index)
             if split == "val" and self.generation is not None:
                 scores = self.generation.evaluate(self.net, self.trainer.world_size)
                 for name, value in scores.items():
@@ -131,7 +141,13 @@ class FineTuneModule(pl.LightningModule):
         self.objective.reset()
 
     def configure_optimizers(self) -> Any:
-        groups = self.method.param_groups(self.net, self.optimizer_spec.lr)
+        spec = self.optimizer_spec
+        groups = self.method.param_groups(self.net, spec.lr)
+        if spec.head_lr_ratio != 1.0:
+            from framework.models.heads import head_parameter_ids
+
+            head = head_parameter_ids(self.net)
+            groups = with_head_lr(trainable_groups(groups), head, spec.lr, spec.head_lr_ratio)
         optimizer = build_optimizer(groups, self.optimizer_spec)
         scheduler = build_scheduler(optimizer, self.optimizer_spec)
         return {

@@ -24,6 +24,7 @@ class OptimizerSpec:
     warmup_steps: int
     total_steps: int
     cpu_offload: bool = False  # ZeRO offload: DeepSpeed steps the optimizer on the CPU
+    head_lr_ratio: float = 1.0  # LR multiplier of a fresh task head (1.0: one LR for all)
 
 
 ParamGroups = list[dict[str, Any]]
@@ -64,6 +65,23 @@ def trainable_groups(params: Iterable[torch.nn.Parameter] | ParamGroups) -> Para
     groups = [g for g in items if isinstance(g, dict)] or [{"params": items}]
     kept = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups]
     return [g for g in kept if g["params"]]
+
+
+def with_head_lr(groups: ParamGroups, head_ids: set[int], lr: float, ratio: float) -> ParamGroups:
+    """Split each group into its backbone/adapter part and its task-head part; the head part
+    learns at ratio x the group's LR (a fresh, randomly initialised head needs more)."""
+    if ratio == 1.0 or not head_ids:
+        return groups
+    out: ParamGroups = []
+    for group in groups:
+        params = list(group["params"])
+        rest = [p for p in params if id(p) not in head_ids]
+        head = [p for p in params if id(p) in head_ids]
+        if rest:
+            out.append({**group, "params": rest})
+        if head:
+            out.append({**group, "params": head, "lr": float(group.get("lr", lr)) * ratio})
+    return out
 
 
 def lr_factor(step: int, spec: OptimizerSpec) -> float:
