@@ -2,7 +2,8 @@
 
 Layers (markers registered in pyproject.toml):
   unit (unmarked)  in-process, fast: `make test-fast` runs `-m "not e2e and not slow"`
-  e2e              starts a subprocess (train.py, evaluate.py, a sweep, pip, a bench script)
+  e2e              starts a subprocess (train.py, evaluate.py, a sweep, pip, a bench script),
+                   or runs for minutes in-process (the model-family suite, the fuzz layer)
   slow             real-model runs and long checks, left out of `make test`
 
 A test is marked e2e when it uses the `train_py` or `tiny_run` fixture (directly or through
