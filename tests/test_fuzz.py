@@ -21,7 +21,8 @@ from framework.data.load import SourceSpec, load_rows
 from framework.errors import UserError
 from tests.helpers import ROOT, compose_config
 
-pytestmark = pytest.mark.e2e  # long: hundreds of generated examples (kept out of make test-fast)
+# long: hundreds of generated examples (kept out of make test-fast)
+pytestmark = pytest.mark.e2e
 
 CONF = ROOT / "conf"
 GROUPS = {

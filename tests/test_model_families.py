@@ -20,9 +20,8 @@ from framework.models.architectures import target_modules_for
 from framework.training.eos_check import check_chat_template_eos
 from tests.family_kit import FAMILIES, Family, family_model, family_tokenizer
 
-pytestmark = (
-    pytest.mark.e2e
-)  # long: every family trains, reloads, merges and exports: minutes (kept out of make test-fast)
+# long: every family trains, reloads, merges and exports: minutes (kept out of make test-fast)
+pytestmark = pytest.mark.e2e
 
 NAMES = sorted(FAMILIES)
 SYSTEM = "Be brief."

@@ -23,7 +23,8 @@ from framework.tasks.preference import PreferenceSpec
 from tests.family_kit import smollm2_tokenizer
 from tests.helpers import compose_config
 
-pytestmark = pytest.mark.e2e  # long: trains tiny preference models (kept out of make test-fast)
+# long: trains tiny preference models (kept out of make test-fast)
+pytestmark = pytest.mark.e2e
 
 # --- the published formulas, written out independently (plain floats, math only) ------------
 

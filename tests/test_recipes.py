@@ -16,9 +16,8 @@ from framework.tasks.monitor import higher_is_better, monitored_metrics
 from framework.training.model_card import model_card
 from framework.training.optim import with_head_lr
 
-pytestmark = (
-    pytest.mark.e2e
-)  # long: trains head tasks to measure collapse (kept out of make test-fast)
+# long: trains head tasks to measure collapse (kept out of make test-fast)
+pytestmark = pytest.mark.e2e
 
 
 def test_default_validation_schedule_keeps_short_runs_cheap() -> None:
