@@ -18,8 +18,8 @@ from framework.data.render import IGNORE_INDEX, render_prompt
 from framework.data.rows import KTORow, PreferenceRow
 from framework.errors import UserError
 from framework.tasks import preference
-from framework.tasks.objectives import DPO, KTO, ORPO, PreferenceObjective, SimPO
 from framework.tasks.preference import PreferenceSpec
+from framework.tasks.preference_objectives import DPO, KTO, ORPO, PreferenceObjective, SimPO
 from tests.family_kit import smollm2_tokenizer
 from tests.helpers import compose_config
 

@@ -11,7 +11,8 @@ from torchmetrics import SumMetric
 
 from framework.methods.base import ApplyContext, Method
 from framework.tasks.generation import GenerationEval
-from framework.tasks.objectives import Objective, PreferenceObjective
+from framework.tasks.objectives import Objective
+from framework.tasks.preference_objectives import PreferenceObjective
 from framework.training.optim import (
     OptimizerSpec,
     build_optimizer,

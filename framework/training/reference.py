@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from framework.tasks.objectives import PreferenceObjective
+from framework.tasks.preference_objectives import PreferenceObjective
 
 log = logging.getLogger(__name__)
 
