@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import torch
 
-from framework.data.encoders import EncodeStats, PreferenceEncoder
+from framework.data.encoders import EncodeStats
 from framework.data.formats import RowSpec
 from framework.data.load import SourceSpec, load_rows
+from framework.data.preference_encoder import PreferenceEncoder
 from framework.data.render import IGNORE_INDEX, render_prompt
 from framework.data.rows import KTORow, PreferenceRow
 from framework.errors import UserError

@@ -113,8 +113,12 @@ def test_every_task_has_its_pieces(task: str) -> None:
     assert spec.name == task
     assert spec.formats and set(spec.formats) <= set(FORMAT_NAMES), spec.formats
     assert spec.labels in ("", "classes", "tags")
-    encoder = getattr(encoders, spec.encoder, None)
-    assert isinstance(encoder, type), f"task {task}: no encoder {spec.encoder} in data.encoders"
+    from framework.data import preference_encoder
+
+    encoder = getattr(encoders, spec.encoder, None) or getattr(
+        preference_encoder, spec.encoder, None
+    )
+    assert isinstance(encoder, type), f"task {task}: no encoder {spec.encoder} in framework.data"
     assert all(hasattr(encoder, m) for m in ("encode", "collate"))
     assert issubclass(objective_class(task), Objective)
     assert objective_class(task).__name__ == spec.objective

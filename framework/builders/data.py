@@ -75,7 +75,9 @@ def build_encoder(
         args = (tokenizer, length, labels) if spec.labels else (tokenizer, length)
         return cast("RowEncoder", getattr(encoders, spec.encoder)(*args))
     if spec.encoder == "PreferenceEncoder":
-        return encoders.PreferenceEncoder(
+        from framework.data.preference_encoder import PreferenceEncoder
+
+        return PreferenceEncoder(
             tokenizer,
             length,
             dataset.system_prompt,

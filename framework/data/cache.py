@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from framework.data.encoders import Classified, EncodeStats, PreferenceExample, Span
+from framework.data.encoders import Classified, EncodeStats, Span
+from framework.data.preference_encoder import PreferenceExample
 from framework.data.render import Encoded
 from framework.data.rows import Row
 

@@ -18,7 +18,7 @@ class PreferenceObjective(Objective):
     """Preference tuning: a loss on the log-probabilities of two replies per example (chosen and
     rejected; KTO: the reply and a mismatched one), rewards and reward accuracy on validation.
 
-    Batches hold 2B sequences (framework.data.encoders.PreferenceEncoder.collate): the first
+    Batches hold 2B sequences (preference_encoder.PreferenceEncoder.collate): the first
     replies, then the second ones; one forward scores both. `reference` (set by the module,
     framework.training.reference) gives the reference model's log-probabilities of a batch.
     """
