@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from harness import (  # noqa: E402
     PY,
     ROOT,
     Setting,
@@ -84,7 +84,7 @@ def overrides(model: str, method: str, s: Setting) -> list[str]:
 def raw_loop(case: list[str], out: Path) -> None:
     """The hand-written loop: framework loaders for identical inputs, then plain torch + PEFT."""
     started = time.time()
-    from common import compose, framework_base, framework_data, lora_settings, peak_rss_self_mib
+    from harness import compose, framework_base, framework_data, lora_settings, peak_rss_self_mib
 
     cfg = compose(case)
     import torch

@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, machine_line, quick_mode  # noqa: E402
+from harness import ROOT, machine_line, quick_mode  # noqa: E402
 
 BEGIN = "<!-- MEMORY-ESTIMATE:BEGIN (kept verbatim by bench/run_all.py) -->"
 END = "<!-- MEMORY-ESTIMATE:END -->"

@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from harness import (  # noqa: E402
     PY,
     ROOT,
     Setting,
@@ -92,7 +92,7 @@ def trl_records(rows: list[Any]) -> list[dict[str, Any]]:
 
 def trl_worker(case: list[str], work: Path, out: Path) -> None:
     """Train with TRL's SFTTrainer on the rows and base the framework would use."""
-    from common import compose, framework_base, framework_data, lora_settings, peak_rss_self_mib
+    from harness import compose, framework_base, framework_data, lora_settings, peak_rss_self_mib
 
     cfg = compose(case)
     import torch

@@ -1,4 +1,5 @@
-"""Shared benchmark helpers: child processes with peak RSS, machine facts, config, medians."""
+"""The benchmark harness: child processes with peak RSS, machine facts, the framework's builders,
+step timing and medians, publishing."""
 
 from __future__ import annotations
 
