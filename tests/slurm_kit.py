@@ -243,6 +243,7 @@ def down(folder: Path) -> None:
 def slurm_cluster() -> Iterator[Path]:
     """A running cluster for the duration of the block; yields its folder."""
     folder = Path(tempfile.mkdtemp(prefix="hydratune-slurm-")) / "cluster"
+    folder.parent.chmod(0o755)  # munged runs as `munge` and must reach its folder
     try:
         yield up(folder)
     finally:
