@@ -37,7 +37,7 @@ def unavailable_reason() -> str | None:
     """Why a SLURM cluster cannot start on this machine, or None when it can."""
     if os.getuid() != 0:
         return "the SLURM test cluster needs root (slurmd runs jobs as the submitting user)"
-    missing = [d for d in DAEMONS if shutil.which(d) is None and not Path(f"/usr/sbin/{d}").exists()]
+    missing = [d for d in DAEMONS if not Path(_daemon(d)).exists()]
     if missing or shutil.which("sbatch") is None:
         return (
             f"SLURM is not installed ({', '.join(missing) or 'sbatch'} missing): "
@@ -144,7 +144,8 @@ def _start_munge(folder: Path) -> None:
     )
     if started.returncode:
         log = munge / "munged.log"
-        raise RuntimeError(f"munged failed: {started.stderr}{log.read_text() if log.exists() else ''}")
+        text = log.read_text() if log.exists() else ""
+        raise RuntimeError(f"munged failed: {started.stderr!r} {text}")
 
 
 def _pid_files(folder: Path) -> dict[str, Path]:
@@ -162,15 +163,14 @@ def _wait_for(what: str, check: Callable[[], bool], folder: Path, timeout: float
             return
         time.sleep(0.3)
     logs = "".join(
-        f"\n--- {log.name}\n" + log.read_text()[-2000:] for log in sorted((folder / "log").glob("*"))
+        f"\n--- {log.name}\n{log.read_text()[-2000:]}" for log in sorted((folder / "log").glob("*"))
     )
     raise RuntimeError(f"SLURM test cluster: {what} did not happen in {timeout}s{logs}")
 
 
 def _node_idle(folder: Path) -> bool:
-    out = subprocess.run(
-        ["sinfo", "-h", "-o", "%t"], env={**os.environ, **env(folder)}, capture_output=True, text=True
-    )
+    command = ["sinfo", "-h", "-o", "%t"]
+    out = subprocess.run(command, env={**os.environ, **env(folder)}, capture_output=True, text=True)
     return out.returncode == 0 and out.stdout.strip() in ("idle", "mix", "alloc")
 
 
