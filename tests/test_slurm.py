@@ -43,7 +43,8 @@ def sbatch_script(sweep: Path) -> str:
 def test_two_trial_sweep_runs_through_sbatch_with_its_summary(
     slurm: dict[str, str], tmp_path: Path
 ) -> None:
-    result = run_train([*SLURM, "method=lora,dora", *TINY], tmp_path, slurm, timeout=300)
+    fast = [a for a in TINY if not a.startswith("trainer.max_steps")] + ["trainer.max_steps=2"]
+    result = run_train([*SLURM, "method=lora,dora", *fast], tmp_path, slurm, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = sweep_dir(tmp_path)
     rows = summary(sweep)
@@ -84,10 +85,15 @@ def slurm_cmd(env: dict[str, str], *args: str) -> str:
 def test_usr2_checkpoints_requeues_and_resumes_to_the_uninterrupted_adapter(
     slurm: dict[str, str], tmp_path: Path
 ) -> None:
-    straight = tmp_path / "straight"
-    result = run_train([*RESUMABLE, f"hydra.run.dir={straight}"], tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-
+    straight = tmp_path / "straight"  # the uninterrupted run, here, alongside the SLURM one
+    reference = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *RESUMABLE, f"hydra.run.dir={straight}"],
+        cwd=ROOT,
+        env={**os.environ, "HYDRATUNE_OUTPUT": str(tmp_path), "HYDRA_FULL_ERROR": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out = tmp_path / "slurm"
     env = {**os.environ, **slurm, "HYDRATUNE_OUTPUT": str(out), "HYDRA_FULL_ERROR": "0"}
     submitter = subprocess.Popen(
@@ -118,10 +124,13 @@ def test_usr2_checkpoints_requeues_and_resumes_to_the_uninterrupted_adapter(
             time.sleep(0.2)
         slurm_cmd(slurm, "scontrol", "update", f"jobid={job}", "StartTime=now")
         _, stderr = submitter.communicate(timeout=240)
+        _, reference_stderr = reference.communicate(timeout=240)
     finally:
-        if submitter.poll() is None:
-            submitter.kill()
+        for process in (submitter, reference):
+            if process.poll() is None:
+                process.kill()
     assert submitter.returncode == 0, stderr[-3000:]
+    assert reference.returncode == 0, reference_stderr[-3000:]
     log = (run_dir / "train.log").read_text()
     assert "preempted by SIGUSR2 after step" in log and "requeueing the SLURM job" in log
     assert "resuming from" in log
