@@ -1,7 +1,7 @@
 """Sweeps on a real SLURM cluster (tests/slurm_kit.py: munged + slurmctld + slurmd, one node
-with four placeholder GPUs): trials through sbatch with their summary, a GPU preset submitted
-from this GPU-less node failing on the compute side, and a USR2 preemption that checkpoints,
-requeues the job and finishes with the adapter of an uninterrupted run."""
+with four placeholder GPUs): DDP trials through sbatch + srun with their summary, a GPU preset
+submitted from this GPU-less node failing on the compute side, and a USR2 preemption that
+checkpoints, requeues the job and finishes with the adapter of an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -40,19 +40,26 @@ def sbatch_script(sweep: Path) -> str:
     return script.read_text()
 
 
-def test_two_trial_sweep_runs_through_sbatch_with_its_summary(
+def test_two_trial_ddp_sweep_runs_through_sbatch_and_srun_with_its_summary(
     slurm: dict[str, str], tmp_path: Path
 ) -> None:
+    # hardware=cpu_ddp: two srun tasks per trial; Lightning takes the ranks from SLURM (no
+    # re-spawn), DDP over gloo, both ranks in the trial's one run dir.
     fast = [a for a in TINY if not a.startswith("trainer.max_steps")] + ["trainer.max_steps=2"]
-    result = run_train([*SLURM, "method=lora,dora", *fast], tmp_path, slurm, timeout=300)
+    args = [*SLURM, "hardware=cpu_ddp", "method=lora,dora", *fast]
+    result = run_train(args, tmp_path, slurm, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = sweep_dir(tmp_path)
     rows = summary(sweep)
-    assert sorted(r["overrides"].split()[1] for r in rows) == ["method=dora", "method=lora"]
+    assert sorted(r["overrides"].split()[2] for r in rows) == ["method=dora", "method=lora"]
     assert all(r["status"] == "ok" and float(r["val_loss_after"]) > 0 for r in rows), rows
-    script = sbatch_script(sweep)  # hardware=cpu: one task, no GPU
-    assert "#SBATCH --ntasks-per-node=1" in script and "#SBATCH --gpus-per-node=0" in script
+    script = sbatch_script(sweep)  # a CPU preset with two processes: two tasks, no GPU
+    assert "#SBATCH --ntasks-per-node=2" in script and "#SBATCH --gpus-per-node=0" in script
     assert "#SBATCH --signal=USR2@120" in script  # submitit's requeue signal
+    for trial in ("0", "1"):
+        log = (sweep / trial / "train.log").read_text()
+        assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1, MEMBER: 2/2" in log
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == [".submitit", "0", "1"]
 
 
 def test_gpu_preset_submits_from_a_gpu_less_node_and_fails_on_the_compute_side(
