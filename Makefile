@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # Pin torch in the same install so pip takes the CPU wheel and never a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: models-doc corpora service-debs serve install train test test-fast test-all lint format clean presets layout
+.PHONY: models-doc corpora service-debs slurm-debs slurm-up slurm-down serve install train test test-fast test-all lint format clean presets layout
 
 # DeepSpeed is an sdist whose build imports torch: build it against the CPU torch already in the
 # venv (--no-build-isolation, else pip pulls a CUDA torch into the build env), ops JIT-compiled
@@ -40,7 +40,24 @@ service-debs:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SERVICE_DEBS) >/dev/null \
 	  || echo "warning: could not install $(SERVICE_DEBS); the PostgreSQL service tests will be skipped" >&2; }
 
-install: $(STAMP) corpora service-debs
+# The SLURM tests start a throwaway one-node cluster (tests/slurm_kit.py) from Debian's packages.
+SLURM_DEBS := slurm-wlm munge
+slurm-debs:
+	@dpkg -s $(SLURM_DEBS) >/dev/null 2>&1 || { \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo -n"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SLURM_DEBS) >/dev/null \
+	  || echo "warning: could not install $(SLURM_DEBS); the SLURM tests will be skipped" >&2; }
+
+install: $(STAMP) corpora service-debs slurm-debs
+
+# A one-node SLURM cluster for trying +sweep=slurm by hand (root): its config, state and logs in
+# $(SLURM_DIR); then `export SLURM_CONF=$(SLURM_DIR)/slurm.conf`. slurm-down stops exactly it.
+SLURM_DIR ?= .slurm
+slurm-up: slurm-debs
+	$(PY) -m tests.slurm_kit up $(SLURM_DIR)
+
+slurm-down:
+	$(PY) -m tests.slurm_kit down $(SLURM_DIR)
 
 train: install  ## the default job: LoRA on SmolLM2-135M-Instruct over chatterbot pairs, CPU
 	$(PY) train.py $(ARGS)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 from tests.helpers import compose_config, run_train, train_tiny
 
 # Fixtures that start train.py: a test using any of them (even through another fixture) is e2e.
-SUBPROCESS_FIXTURES = frozenset({"train_py", "tiny_run"})
+SUBPROCESS_FIXTURES = frozenset({"train_py", "tiny_run", "slurm"})
 LAYER_MARKERS = ("e2e", "slow")
 
 
@@ -49,6 +49,20 @@ def output_dir(tmp_path: Path) -> Path:
 def train_py() -> Callable[..., subprocess.CompletedProcess[str]]:
     """train_py(args, output_dir, extra_env=None): `python train.py` in a subprocess (e2e)."""
     return run_train
+
+
+@pytest.fixture(scope="session")
+def slurm() -> Iterator[dict[str, str]]:
+    """A real one-node SLURM cluster (tests/slurm_kit.py) for the session: the environment
+    (SLURM_CONF) that points sbatch/squeue at it. Skipped, with the reason, where SLURM cannot
+    start (not root, slurm-wlm/munge not installed); its daemons are stopped afterwards (e2e)."""
+    from tests import slurm_kit
+
+    reason = slurm_kit.unavailable_reason()
+    if reason:
+        pytest.skip(f"no SLURM test cluster: {reason}")
+    with slurm_kit.slurm_cluster() as folder:
+        yield slurm_kit.env(folder)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from framework.training.preemption import PREEMPTED_EXIT_CODE, Preempted, Preemp
 
 @pytest.fixture
 def restore_handlers() -> object:
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)}
     yield None
     for signum, handler in saved.items():
         signal.signal(signum, handler)
@@ -47,3 +47,30 @@ def test_without_a_signal_the_hooks_do_nothing(tmp_path: Path) -> None:
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     preemption.on_validation_batch_end(trainer, pl.LightningModule(), None, None, 0)
     preemption.on_train_start(trainer, pl.LightningModule())
+
+
+class FakeSubmititHandler:
+    """Stands in for submitit's SignalHandler (requeues the SLURM job and exits)."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def checkpoint_and_try_requeue(self, signum: int, frame: object = None) -> None:
+        self.calls.append(signum)
+
+
+FakeSubmititHandler.__module__ = "submitit.core.job_environment"
+
+
+@pytest.mark.usefixtures("restore_handlers")
+def test_submitits_requeue_waits_for_the_end_of_the_step() -> None:
+    submitit = FakeSubmititHandler()
+    signal.signal(signal.SIGUSR2, submitit.checkpoint_and_try_requeue)
+    preemption = Preemption(None)
+    os.kill(os.getpid(), signal.SIGUSR2)
+    assert preemption.signal_received == signal.SIGUSR2
+    assert submitit.calls == []  # not mid-step: the checkpoint comes first
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    with pytest.raises(Preempted):
+        preemption.on_train_batch_end(trainer, pl.LightningModule(), None, None, 0)
+    assert submitit.calls == [signal.SIGUSR2]  # then submitit requeues the job

@@ -133,6 +133,15 @@ def best_weights(run: DictConfig) -> pl.Callback:
     )
 
 
+def slurm_environment() -> list[Any]:
+    """Inside a SLURM job: Lightning's SLURM environment (ranks from srun) without its own
+    USR1 auto-requeue; requeueing is submitit's, after framework.training.preemption's
+    checkpoint."""
+    from pytorch_lightning.plugins.environments import SLURMEnvironment
+
+    return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
+
+
 def build_trainer(
     cfg: DictConfig,
     *,
@@ -159,7 +168,7 @@ def build_trainer(
         logger=loggers,
         callbacks=callbacks,
         enable_checkpointing=False,  # RollingCheckpoint saves (atomically, see plugins)
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *slurm_environment()],
         num_sanity_val_steps=0,
         inference_mode=False,  # eval metrics keep normal tensors across validate and fit
         use_distributed_sampler=False,  # the datamodule shards by rank (resumable)

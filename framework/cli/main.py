@@ -24,6 +24,7 @@ def run(project_root: Path, task: Any) -> None:
 
     from framework.cli.help import register_help_resolver
     from framework.config.schema import register_schemas
+    from framework.launchers.slurm import register_resolvers as register_slurm_resolvers
     from framework.methods.discovery import discover_methods
     from framework.sweeps.optuna_resume import register_resolver
 
@@ -36,6 +37,7 @@ def run(project_root: Path, task: Any) -> None:
     try:
         register_schemas()
         register_resolver()
+        register_slurm_resolvers()
         register_help_resolver()
         discover_methods(project_root / "plugins")
         args = _hydra_args(argv)

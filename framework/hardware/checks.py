@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from framework.errors import allowed_list
 from framework.hardware.plan import HardwarePlan
-from framework.launchers.remote import remote_launcher
+from framework.launchers.remote import runs_elsewhere
 from framework.methods.base import Capabilities, Method
 
 REQUIREMENTS = ("cuda",)
@@ -141,7 +141,8 @@ def hardware_problems(cfg: DictConfig, plan: HardwarePlan) -> list[str]:
     found = preset_problems(cfg.hardware)
     if found:
         return found
-    # Prepared for a remote target (hydra/launcher=azureml|kaito): this machine's GPUs are not
-    # the job's; the machine checks run again where the job runs (train() has no hydra node).
-    machine = [] if remote_launcher(cfg) else machine_problems(cfg, plan)
+    # Prepared for a remote target (hydra/launcher=azureml|kaito) or submitted to SLURM from a
+    # login node: this machine's GPUs are not the job's; the machine checks run where the job
+    # runs (train() there has no hydra node), and fail there with exit 2 / a `failed` trial.
+    machine = [] if runs_elsewhere(cfg) else machine_problems(cfg, plan)
     return machine + strategy_problems(cfg, plan)

@@ -13,6 +13,11 @@ REMOTE_LAUNCHERS = {
     f"{PLUGIN}.AzureMLLauncher": "azureml",
     f"{PLUGIN}.KaitoLauncher": "kaito",
 }
+# Launchers whose jobs run on other machines but report back (a SLURM cluster's compute nodes):
+# the submitting machine (a login node) checks the config, the job's node checks the machine.
+SUBMITTING_LAUNCHERS = {
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": "slurm",
+}
 # Overrides that pick or configure where a run goes: never passed on to the run itself.
 LAUNCH_KEYS = ("hydra/launcher", "hydra.launcher", "hydra.sweep", "hydra.mode")
 
@@ -24,6 +29,24 @@ def remote_launcher(cfg: Any) -> str | None:
     launcher = cfg.hydra.get("launcher")
     target = launcher.get("_target_") if isinstance(launcher, DictConfig) else None
     return REMOTE_LAUNCHERS.get(str(target)) if target else None
+
+
+def _launcher_target(cfg: Any) -> str | None:
+    if not isinstance(cfg, DictConfig) or "hydra" not in cfg:
+        return None
+    launcher = cfg.hydra.get("launcher")
+    target = launcher.get("_target_") if isinstance(launcher, DictConfig) else None
+    return str(target) if target else None
+
+
+def runs_elsewhere(cfg: Any) -> str | None:
+    """The launcher's name when the config's jobs run on another machine ('azureml', 'kaito',
+    'slurm'): this machine's GPUs are not the job's, so the machine checks wait for the job
+    (train() there composes without a hydra node and runs them)."""
+    target = _launcher_target(cfg)
+    if target is None:
+        return None
+    return REMOTE_LAUNCHERS.get(target) or SUBMITTING_LAUNCHERS.get(target)
 
 
 def task_overrides(overrides: Sequence[str]) -> list[str]:

@@ -23,7 +23,20 @@ COLUMNS = [
     "peak_memory_mib",
     "wall_time_s",
     "status",
+    "reason",
 ]
+
+
+def failure_reason(trial: Path) -> str:
+    """A failed trial's reason in one line (its FAILED file holds the whole message)."""
+    failed = trial / "FAILED"
+    if not failed.is_file():
+        return ""
+    lines = [line.strip() for line in failed.read_text().splitlines() if line.strip()]
+    # "the run cannot start:" then one problem per line: the problems are the reason.
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    return "; ".join(lines).replace("|", "/")
 
 
 def trial_rows(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -44,6 +57,7 @@ def trial_rows(sweep_dir: Path) -> list[dict[str, Any]]:
                 "peak_memory_mib": metrics.get("peak_memory_mib", ""),
                 "wall_time_s": metrics.get("wall_time_s", ""),
                 "status": status,
+                "reason": failure_reason(trial) if status == "failed" else "",
             }
         )
     return rows

@@ -1,0 +1,276 @@
+"""A throwaway one-node SLURM cluster (Debian's slurm-wlm + munge) for tests and `make slurm-up`.
+
+Everything lives in one folder: its own munge key and socket (a munged run as the `munge`
+user), its own slurm.conf on free ports, the state, spool and log files. `up` starts exactly
+three daemons (munged, slurmctld, slurmd) and records their pids in the folder; `down` stops
+exactly those pids and removes the folder. The node declares 64 CPUs, 256 GB and four GPUs
+(`SlurmdParameters=config_overrides` keeps it schedulable on a 2-core machine; the GPUs are
+placeholder character devices /dev/fakegpu[0-3], so SLURM accepts `--gpus-per-node=4` jobs and
+sets CUDA_VISIBLE_DEVICES while torch sees no CUDA: GPU presets fail on the compute side).
+
+Clients find the cluster through SLURM_CONF=<folder>/slurm.conf (see `env()`).
+
+    python -m tests.slurm_kit up .slurm     # prints `export SLURM_CONF=...`
+    python -m tests.slurm_kit down .slurm
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+DAEMONS = ("munged", "slurmctld", "slurmd")
+FAKE_GPUS = [Path(f"/dev/fakegpu{n}") for n in range(4)]
+CPUS, MEMORY_MB = 64, 262144
+
+
+def unavailable_reason() -> str | None:
+    """Why a SLURM cluster cannot start on this machine, or None when it can."""
+    if os.getuid() != 0:
+        return "the SLURM test cluster needs root (slurmd runs jobs as the submitting user)"
+    missing = [d for d in DAEMONS if not Path(_daemon(d)).exists()]
+    if missing or shutil.which("sbatch") is None:
+        return (
+            f"SLURM is not installed ({', '.join(missing) or 'sbatch'} missing): "
+            "apt-get install slurm-wlm munge (make install does)"
+        )
+    try:
+        import pwd
+
+        pwd.getpwnam("munge")
+    except KeyError:
+        return "no `munge` user (apt-get install munge)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _daemon(name: str) -> str:
+    return shutil.which(name) or f"/usr/sbin/{name}"
+
+
+def env(folder: Path) -> dict[str, str]:
+    """The environment variables that point SLURM's clients (sbatch, squeue...) at the cluster."""
+    return {"SLURM_CONF": str(folder / "slurm.conf")}
+
+
+def _write_config(folder: Path) -> None:
+    host = socket.gethostname().split(".")[0]
+    for sub in ("state", "spool", "log"):
+        (folder / sub).mkdir(exist_ok=True)
+    munge_socket = folder / "munge" / "munge.socket"
+    (folder / "slurm.conf").write_text(
+        f"""# hydratune's throwaway test cluster (tests/slurm_kit.py)
+ClusterName=hydratune
+SlurmctldHost={host}
+SlurmUser=root
+SlurmctldPort={_free_port()}
+SlurmdPort={_free_port()}
+AuthType=auth/munge
+AuthInfo=socket={munge_socket}
+CredType=cred/munge
+StateSaveLocation={folder}/state
+SlurmdSpoolDir={folder}/spool
+SlurmctldPidFile={folder}/slurmctld.pid
+SlurmdPidFile={folder}/slurmd.pid
+SlurmctldLogFile={folder}/log/slurmctld.log
+SlurmdLogFile={folder}/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+SlurmdParameters=config_overrides
+ReturnToService=2
+SchedulerType=sched/backfill
+MpiDefault=none
+GresTypes=gpu
+KillWait=5
+MinJobAge=300
+NodeName={host} CPUs={CPUS} RealMemory={MEMORY_MB} Gres=gpu:{len(FAKE_GPUS)} State=UNKNOWN
+PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
+"""
+    )
+    (folder / "gres.conf").write_text(f"Name=gpu File=/dev/fakegpu[0-{len(FAKE_GPUS) - 1}]\n")
+
+
+def _make_fake_gpus(folder: Path) -> None:
+    made = []
+    for device in FAKE_GPUS:
+        if not device.exists():
+            subprocess.run(["mknod", str(device), "c", "1", "3"], check=True)
+            made.append(str(device))
+    (folder / "made_devices").write_text("\n".join(made))
+
+
+def _start_munge(folder: Path) -> None:
+    munge = folder / "munge"
+    munge.mkdir()
+    munge.chmod(0o711)  # munged: the socket's folder must be searchable by all
+    key = munge / "munge.key"
+    key.write_bytes(os.urandom(128))
+    key.chmod(0o400)
+    shutil.chown(munge, "munge", "munge")
+    shutil.chown(key, "munge", "munge")
+    started = subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "munge",
+            "--",
+            _daemon("munged"),
+            f"--key-file={key}",
+            f"--socket={munge / 'munge.socket'}",
+            f"--pid-file={munge / 'munged.pid'}",
+            f"--log-file={munge / 'munged.log'}",
+            f"--seed-file={munge / 'munged.seed'}",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
+    if started.returncode:
+        log = munge / "munged.log"
+        text = log.read_text() if log.exists() else ""
+        raise RuntimeError(f"munged failed: {started.stderr!r} {text}")
+
+
+def _pid_files(folder: Path) -> dict[str, Path]:
+    return {
+        "slurmd": folder / "slurmd.pid",
+        "slurmctld": folder / "slurmctld.pid",
+        "munged": folder / "munge" / "munged.pid",
+    }
+
+
+def _wait_for(what: str, check: Callable[[], bool], folder: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    logs = "".join(
+        f"\n--- {log.name}\n{log.read_text()[-2000:]}" for log in sorted((folder / "log").glob("*"))
+    )
+    raise RuntimeError(f"SLURM test cluster: {what} did not happen in {timeout}s{logs}")
+
+
+def _node_idle(folder: Path) -> bool:
+    command = ["sinfo", "-h", "-o", "%t"]
+    out = subprocess.run(command, env={**os.environ, **env(folder)}, capture_output=True, text=True)
+    return out.returncode == 0 and out.stdout.strip() in ("idle", "mix", "alloc")
+
+
+def up(folder: Path) -> Path:
+    """Start the cluster's three daemons with their config in `folder` (created, empty)."""
+    reason = unavailable_reason()
+    if reason:
+        raise RuntimeError(reason)
+    folder.mkdir(parents=True, exist_ok=False)
+    folder.chmod(0o755)
+    try:
+        _write_config(folder)
+        _make_fake_gpus(folder)
+        _start_munge(folder)
+        conf = str(folder / "slurm.conf")
+        _wait_for("munged start", lambda: _pid_files(folder)["munged"].exists(), folder)
+        subprocess.run([_daemon("slurmctld"), "-f", conf], check=True, timeout=30)
+        _wait_for("slurmctld start", lambda: _pid_files(folder)["slurmctld"].exists(), folder)
+        subprocess.run([_daemon("slurmd"), "-f", conf], check=True, timeout=30)
+        _wait_for("the node to become idle", lambda: _node_idle(folder), folder, timeout=45)
+    except BaseException:
+        down(folder)
+        raise
+    return folder
+
+
+def _stop(pid: int, timeout: float = 15) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def down(folder: Path) -> None:
+    """Cancel the cluster's jobs, stop exactly the daemons whose pids it recorded, remove it."""
+    if not folder.is_dir():
+        return
+    if (folder / "slurm.conf").exists() and _pid_files(folder)["slurmctld"].exists():
+        subprocess.run(
+            ["scancel", "--full", "--user=root"],
+            env={**os.environ, **env(folder)},
+            capture_output=True,
+            timeout=20,
+        )
+    for pid_file in _pid_files(folder).values():  # slurmd first, munged last
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        _stop(pid)
+    made = folder / "made_devices"
+    if made.exists():
+        for device in made.read_text().split():
+            Path(device).unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def slurm_cluster() -> Iterator[Path]:
+    """A running cluster for the duration of the block; yields its folder."""
+    folder = Path(tempfile.mkdtemp(prefix="hydratune-slurm-")) / "cluster"
+    folder.parent.chmod(0o755)  # munged runs as `munge` and must reach its folder
+    try:
+        yield up(folder)
+    finally:
+        down(folder)
+        shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in ("up", "down"):
+        print("usage: python -m tests.slurm_kit up|down FOLDER", file=sys.stderr)
+        return 2
+    folder = Path(argv[1]).resolve()
+    if argv[0] == "down":
+        down(folder)
+        print(f"SLURM test cluster in {folder} stopped")
+        return 0
+    reason = unavailable_reason()
+    if reason:
+        print(f"cannot start a SLURM cluster: {reason}", file=sys.stderr)
+        return 1
+    if folder.exists():
+        print(f"{folder} exists: `make slurm-down` first", file=sys.stderr)
+        return 1
+    up(folder)
+    print(f"SLURM cluster up; point the clients at it:\n  export SLURM_CONF={folder}/slurm.conf")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

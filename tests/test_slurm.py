@@ -1,0 +1,150 @@
+"""Sweeps on a real SLURM cluster (tests/slurm_kit.py: munged + slurmctld + slurmd, one node
+with four placeholder GPUs): DDP trials through sbatch + srun with their summary, a GPU preset
+submitted from this GPU-less node failing on the compute side, and a USR2 preemption that
+checkpoints, requeues the job and finishes with the adapter of an uninterrupted run."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.helpers import ROOT, TINY, run_train
+
+pytestmark = pytest.mark.e2e  # every test here starts a subprocess (and SLURM jobs)
+
+# Small jobs: the fixture's node declares 64 CPUs / 256 GB, the sweep preset asks for 8 / 64 GB.
+SLURM = ["-m", "+sweep=slurm", "hydra.sweeper.params=null", "hydra.launcher.cpus_per_task=1"]
+SLURM += ["hydra.launcher.mem_gb=2"]
+
+
+def sweep_dir(out: Path) -> Path:
+    (found,) = [p for p in (out / "multirun").iterdir() if p.is_dir()]
+    return found
+
+
+def summary(sweep: Path) -> list[dict[str, str]]:
+    with (sweep / "sweep_summary.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def sbatch_script(sweep: Path) -> str:
+    (script,) = sweep.glob(".submitit/*/*_submission.sh")
+    return script.read_text()
+
+
+def test_two_trial_ddp_sweep_runs_through_sbatch_and_srun_with_its_summary(
+    slurm: dict[str, str], tmp_path: Path
+) -> None:
+    # hardware=cpu_ddp: two srun tasks per trial; Lightning takes the ranks from SLURM (no
+    # re-spawn), DDP over gloo, both ranks in the trial's one run dir.
+    fast = [a for a in TINY if not a.startswith("trainer.max_steps")] + ["trainer.max_steps=2"]
+    args = [*SLURM, "hardware=cpu_ddp", "method=lora,dora", *fast]
+    result = run_train(args, tmp_path, slurm, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = sweep_dir(tmp_path)
+    rows = summary(sweep)
+    assert sorted(r["overrides"].split()[2] for r in rows) == ["method=dora", "method=lora"]
+    assert all(r["status"] == "ok" and float(r["val_loss_after"]) > 0 for r in rows), rows
+    script = sbatch_script(sweep)  # a CPU preset with two processes: two tasks, no GPU
+    assert "#SBATCH --ntasks-per-node=2" in script and "#SBATCH --gpus-per-node=0" in script
+    assert "#SBATCH --signal=USR2@120" in script  # submitit's requeue signal
+    for trial in ("0", "1"):
+        log = (sweep / trial / "train.log").read_text()
+        assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1, MEMBER: 2/2" in log
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == [".submitit", "0", "1"]
+
+
+def test_gpu_preset_submits_from_a_gpu_less_node_and_fails_on_the_compute_side(
+    slurm: dict[str, str], tmp_path: Path
+) -> None:
+    args = [*SLURM, "hardware=multi_gpu", "hardware.devices=4", "model=tiny"]
+    result = run_train(args, tmp_path, slurm, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]  # submitted: no machine check here
+    sweep = sweep_dir(tmp_path)
+    script = sbatch_script(sweep)
+    assert "#SBATCH --ntasks-per-node=4" in script and "#SBATCH --gpus-per-node=4" in script
+    (row,) = summary(sweep)
+    assert row["status"] == "failed"
+    assert "hardware=multi_gpu needs a CUDA GPU and none is visible here" in row["reason"]
+    log = "".join(p.read_text() for p in sweep.glob(".submitit/*/*_0_log.out"))
+    assert "trial failed: the run cannot start" in log and "needs a CUDA GPU" in log
+
+
+# Checkpoints every 4 steps; the signal comes once step 4 is saved, well before step 16.
+RESUMABLE = [a for a in TINY if not a.startswith("trainer.max_steps")]
+RESUMABLE += ["trainer.max_steps=16", "run.checkpoint_every_n_steps=4", "method.dropout=0.1"]
+
+
+def slurm_cmd(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(args, env={**os.environ, **env}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_usr2_checkpoints_requeues_and_resumes_to_the_uninterrupted_adapter(
+    slurm: dict[str, str], tmp_path: Path
+) -> None:
+    straight = tmp_path / "straight"  # the uninterrupted run, here, alongside the SLURM one
+    reference = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *RESUMABLE, f"hydra.run.dir={straight}"],
+        cwd=ROOT,
+        env={**os.environ, "HYDRATUNE_OUTPUT": str(tmp_path), "HYDRA_FULL_ERROR": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out = tmp_path / "slurm"
+    env = {**os.environ, **slurm, "HYDRATUNE_OUTPUT": str(out), "HYDRA_FULL_ERROR": "0"}
+    submitter = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *SLURM, "method=lora", *RESUMABLE],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not list(out.glob("multirun/*/0/checkpoints/step-000004.ckpt")):
+            assert submitter.poll() is None, "the sweep ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint at step 4 in time"
+            time.sleep(0.1)
+        (job,) = slurm_cmd(slurm, "squeue", "-h", "-o", "%i").split()
+        slurm_cmd(slurm, "scancel", "--signal=USR2", job)  # what SLURM sends before the limit
+        run_dir = sweep_dir(out) / "0"
+        # submitit requeues the job; SLURM holds a requeued job ~2 minutes (BeginTime): once
+        # it is pending, start it now.
+        while slurm_cmd(slurm, "squeue", "-h", "-j", job, "-o", "%T %r").split() != [
+            "PENDING",
+            "BeginTime",
+        ]:
+            assert submitter.poll() is None, "the sweep ended without a requeue"
+            assert time.monotonic() < deadline, "the job was not requeued"
+            time.sleep(0.2)
+        slurm_cmd(slurm, "scontrol", "update", f"jobid={job}", "StartTime=now")
+        _, stderr = submitter.communicate(timeout=240)
+        _, reference_stderr = reference.communicate(timeout=240)
+    finally:
+        for process in (submitter, reference):
+            if process.poll() is None:
+                process.kill()
+    assert submitter.returncode == 0, stderr[-3000:]
+    assert reference.returncode == 0, reference_stderr[-3000:]
+    log = (run_dir / "train.log").read_text()
+    assert "preempted by SIGUSR2 after step" in log and "requeueing the SLURM job" in log
+    assert "resuming from" in log
+    (row,) = summary(run_dir.parent)
+    assert row["status"] == "ok"
+    a = load_file(str(straight / "adapter" / "adapter_model.safetensors"))
+    b = load_file(str(run_dir / "adapter" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:  # CPU, fixed seed: the requeued run is the same run (tolerance 1e-6)
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
