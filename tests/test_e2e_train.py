@@ -15,6 +15,7 @@ from tests.helpers import TINY, files_under, run_dirs, run_train
 pytestmark = pytest.mark.e2e  # every test here starts a subprocess
 
 EXPECTED_FILES = {
+    ".lock",
     ".hydra/config.yaml",
     ".hydra/hydra.yaml",
     ".hydra/overrides.yaml",
@@ -22,6 +23,7 @@ EXPECTED_FILES = {
     "adapter/README.md",
     "adapter/adapter_config.json",
     "adapter/adapter_model.safetensors",
+    "checkpoints/fingerprint.json",
     "checkpoints/step-000004.ckpt",
     "config.yaml",
     "logs/metrics.csv",

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from framework.training.preemption import PREEMPTED_EXIT_CODE
 from tests.helpers import ROOT, run_train
 
 pytestmark = pytest.mark.e2e  # every test here starts a subprocess
@@ -80,7 +81,7 @@ def test_dpo_resumed_after_preemption_matches_uninterrupted(straight: Path, tmp_
         assert time.monotonic() < deadline
         time.sleep(0.02)
     proc.send_signal(signal.SIGUSR1)
-    assert proc.wait(timeout=240) == 0
+    assert proc.wait(timeout=240) == PREEMPTED_EXIT_CODE  # stopped, to be run again
     assert not (run_dir / "metrics.json").exists(), "signalled too late: the run had finished"
     again = run_train(args, tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
