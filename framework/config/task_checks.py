@@ -11,12 +11,13 @@ from framework.errors import allowed_list, did_you_mean
 
 def preference_problems(cfg: DictConfig) -> list[str]:
     """task.preference.*: allowed choices, ranges and combinations (preference tasks only)."""
-    from framework.tasks.preference import LOSSES, REFERENCES
     from framework.tasks.registry import PREFERENCE_TASKS
 
     task = str(cfg.task.name)
     if task not in PREFERENCE_TASKS:
         return []
+    from framework.tasks.preference import LOSSES, REFERENCES  # imports torch: preference only
+
     p = cfg.task.preference
     found = []
     allowed_losses = {"dpo": LOSSES, "simpo": ("sigmoid", "hinge")}.get(task, ("sigmoid",))
