@@ -41,7 +41,12 @@ def train(cfg: DictConfig) -> float:
     from framework.hardware.ranks import log_rank_config, ranks_join_this_run
     from framework.models.checks import check_before_launch
     from framework.training.job import Job
-    from framework.training.resume_check import check_resume, resume_checkpoint, write_fingerprint
+    from framework.training.resume_check import (
+        check_resume,
+        fingerprint,
+        resume_checkpoint,
+        write_fingerprint,
+    )
     from framework.training.run_lock import exclusive_run_dir, is_rank_zero_launch
     from framework.training.run_record import write_hydra_record
 
@@ -52,10 +57,11 @@ def train(cfg: DictConfig) -> float:
     with exclusive_run_dir(run_dir), ranks_join_this_run(str(run_dir)):
         resume_from = resume_checkpoint(str(cfg.run.resume), run_dir)
         if is_rank_zero_launch():
-            check_resume(cfg, resume_from, run_dir)  # before anything is written
+            now = fingerprint(cfg)  # hashes the data file: once per attempt
+            check_resume(cfg, resume_from, run_dir, now)  # before anything is written
             write_hydra_record(cfg, run_dir)
             if cfg.run.save_checkpoints:
-                write_fingerprint(run_dir / "checkpoints", cfg)
+                write_fingerprint(run_dir / "checkpoints", now)
         job = Job.from_config(cfg, plan, resume_from=resume_from)
         finished = False
         try:

@@ -107,11 +107,11 @@ def fingerprint(cfg: DictConfig) -> dict[str, str]:
     return found
 
 
-def write_fingerprint(folder: Path, cfg: DictConfig) -> None:
+def write_fingerprint(folder: Path, now: dict[str, str]) -> None:
     """Record the run's fingerprint beside its checkpoints (once per attempt, rank 0)."""
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / (FINGERPRINT_FILE + ".tmp")
-    tmp.write_text(json.dumps(fingerprint(cfg), indent=1, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
     tmp.replace(folder / FINGERPRINT_FILE)
 
 
@@ -147,9 +147,11 @@ CHANGE_REFUSAL = (
 )
 
 
-def check_resume(cfg: DictConfig, checkpoint: Path | None, run_dir: Path) -> None:
-    """Refuse a checkpoint trained with another shape or data; other changes need
-    run.resume_changes=allow and are recorded in the run dir's resume_history.jsonl."""
+def check_resume(
+    cfg: DictConfig, checkpoint: Path | None, run_dir: Path, now: dict[str, str]
+) -> None:
+    """Refuse a checkpoint trained with another shape or data (`now`: this run's fingerprint);
+    other changes need run.resume_changes=allow and are recorded in resume_history.jsonl."""
     if checkpoint is None:
         return
     recorded_file = checkpoint.parent / FINGERPRINT_FILE
@@ -159,7 +161,6 @@ def check_resume(cfg: DictConfig, checkpoint: Path | None, run_dir: Path) -> Non
             "older hydratune?). Start over with run.resume=never, or use another run dir"
         )
     recorded = json.loads(recorded_file.read_text())
-    now = fingerprint(cfg)
     changed = sorted(k for k in set(recorded) | set(now) if recorded.get(k) != now.get(k))
     shaping = [k for k in changed if _matches(k, SHAPING)]
     shown = [
