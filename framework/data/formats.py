@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from framework.data.fields import (
+    BadRow,
+    RecordFields,
+    check_prompt,
+    messages,
+    prompt_turns,
+    reply,
+)
 from framework.data.readers import Record
 from framework.data.rows import (
     ChatRow,
@@ -20,24 +27,8 @@ from framework.data.rows import (
 )
 from framework.errors import UserError, allowed_list, did_you_mean
 
-ROLE_ALIASES = {
-    "system": "system",
-    "user": "user",
-    "human": "user",
-    "assistant": "assistant",
-    "gpt": "assistant",
-    "bot": "assistant",
-}
 AUTO_DETECTED = ("chat", "prompt_completion", "instruction")  # format=auto tries these, in order
 OPTIONAL_FIELDS = ("input",)  # fields a row may leave out
-
-
-class BadRow(Exception):
-    """A row that cannot be used: where it is and why."""
-
-    def __init__(self, origin: str, reason: str) -> None:
-        super().__init__(f"{origin}: {reason}")
-        self.origin, self.reason = origin, reason
 
 
 @dataclass(frozen=True)
@@ -46,7 +37,7 @@ class FormatSpec:
 
     name: str
     fields: tuple[str, ...]  # canonical fields, each mappable by dataset.columns.<field>
-    parse: Callable[[_Getter, RowSpec], Row]
+    parse: Callable[[RecordFields, RowSpec], Row]
     # Generation metrics of task=causal_lm (framework.tasks.generation.SCORE_KINDS): "answer"
     # (exact match, F1), "translation" (BLEU, chrF), "unscored" (samples only), "" (no prompt to
     # generate from).
@@ -73,10 +64,10 @@ def parse(record: Record, spec: RowSpec) -> Row:
             f"dataset.format='{spec.format}' is not allowed. Allowed: {allowed_list(FORMAT_NAMES)}."
             + did_you_mean(spec.format, FORMAT_NAMES)
         )
-    return DATA_FORMATS[spec.format].parse(_Getter(record, spec.columns), spec)
+    return DATA_FORMATS[spec.format].parse(RecordFields(record, spec.columns), spec)
 
 
-def _parse_detected(get: _Getter, spec: RowSpec) -> Row:
+def _parse_detected(get: RecordFields, spec: RowSpec) -> Row:
     """format=auto: chat, prompt_completion or instruction, by the row's keys."""
     keys = set(get.fields)
     for fmt in AUTO_DETECTED:
@@ -92,67 +83,25 @@ def _parse_detected(get: _Getter, spec: RowSpec) -> Row:
     )
 
 
-class _Getter:
-    """Fields of one record under the column mapping, with file:line errors."""
-
-    def __init__(self, record: Record, columns: Mapping[str, str]) -> None:
-        self.fields, self.columns, self.origin = record.fields, columns, record.origin
-
-    def raw(self, name: str, aliases: tuple[str, ...] = ()) -> Any:
-        column = self.columns.get(name, name)
-        for key in (column, *aliases):
-            if key in self.fields:
-                return self.fields[key]
-        raise BadRow(
-            self.origin,
-            f"missing column '{column}' (for {name}); the row has {sorted(self.fields)}"
-            + did_you_mean(column, self.fields),
-        )
-
-    def text(self, name: str) -> str:
-        value = self.raw(name)
-        if not isinstance(value, str) or not value.strip():
-            raise BadRow(
-                self.origin, f"'{self.columns.get(name, name)}' must be a non-empty string"
-            )
-        return value
-
-    def optional_text(self, name: str) -> str:
-        value = self.fields.get(self.columns.get(name, name))
-        if value is None or value == "":
-            return ""
-        if not isinstance(value, str):
-            raise BadRow(self.origin, f"'{self.columns.get(name, name)}' must be a string")
-        return value
-
-    def strings(self, name: str) -> tuple[str, ...]:
-        value = self.raw(name)
-        if isinstance(value, str):  # csv cells: space-separated
-            value = value.split()
-        if not isinstance(value, list | tuple) or not value:
-            raise BadRow(self.origin, f"'{self.columns.get(name, name)}' must be a non-empty list")
-        return tuple(str(v) for v in value)
+def _chat(get: RecordFields, spec: RowSpec) -> ChatRow:
+    return ChatRow(messages(get.raw("messages", ("conversations",)), get.origin), get.origin)
 
 
-def _chat(get: _Getter, spec: RowSpec) -> ChatRow:
-    return ChatRow(_messages(get.raw("messages", ("conversations",)), get.origin), get.origin)
-
-
-def _prompt_completion(get: _Getter, spec: RowSpec) -> ChatRow:
+def _prompt_completion(get: RecordFields, spec: RowSpec) -> ChatRow:
     return _pair_chat(get.text("prompt"), get.text("completion"), get.origin)
 
 
-def _instruction(get: _Getter, spec: RowSpec) -> ChatRow:
+def _instruction(get: RecordFields, spec: RowSpec) -> ChatRow:
     extra = get.optional_text("input")
     prompt = get.text("instruction") + (f"\n\n{extra}" if extra else "")
     return _pair_chat(prompt, get.text("output"), get.origin)
 
 
-def _text(get: _Getter, spec: RowSpec) -> TextRow:
+def _text(get: RecordFields, spec: RowSpec) -> TextRow:
     return TextRow(get.text("text"), get.origin)
 
 
-def _translation(get: _Getter, spec: RowSpec) -> PairRow:
+def _translation(get: RecordFields, spec: RowSpec) -> PairRow:
     return PairRow(
         get.text("source"), get.text("target"), spec.source_lang, spec.target_lang, get.origin
     )
@@ -162,92 +111,22 @@ def _pair_chat(prompt: str, answer: str, origin: str) -> ChatRow:
     return ChatRow((("user", prompt), ("assistant", answer)), origin, reference=answer)
 
 
-def _messages(value: object, origin: str) -> tuple[tuple[str, str], ...]:
-    out = _turns(value, origin, "messages")
-    if not any(role == "assistant" for role, _ in out):
-        raise BadRow(origin, "the conversation has no assistant message to learn from")
-    return out
-
-
-def _turns(value: object, origin: str, name: str) -> tuple[tuple[str, str], ...]:
-    """(role, content) of a non-empty list of messages (column `name`)."""
-    if not isinstance(value, list) or not value:
-        raise BadRow(origin, f"'{name}' must be a non-empty list")
-    out: list[tuple[str, str]] = []
-    for i, msg in enumerate(value):
-        if not isinstance(msg, dict):
-            raise BadRow(origin, f"{name}[{i}] must be an object with role and content")
-        role = msg.get("role", msg.get("from"))
-        content = msg.get("content", msg.get("value"))
-        if not isinstance(role, str) or role not in ROLE_ALIASES:
-            raise BadRow(
-                origin,
-                f"messages[{i}].role='{role}' is not allowed. "
-                f"Allowed: {allowed_list(ROLE_ALIASES)}." + did_you_mean(str(role), ROLE_ALIASES),
-            )
-        if not isinstance(content, str) or not content.strip():
-            raise BadRow(origin, f"'{name}[{i}].content' must be a non-empty string")
-        out.append((ROLE_ALIASES[role], content))
-    return tuple(out)
-
-
-Turns = tuple[tuple[str, str], ...]
-
-
-def _prompt_turns(get: _Getter) -> Turns:
-    """The conversation before the reply: `messages` (a list) or `prompt` (a string or list)."""
-    for name in ("messages", "prompt"):
-        column = get.columns.get(name, name)
-        if column not in get.fields:
-            continue
-        value = get.fields[column]
-        if isinstance(value, str) and value.strip():
-            return (("user", value),)
-        if isinstance(value, list):
-            return _turns(value, get.origin, column)
-        raise BadRow(get.origin, f"'{column}' must be a non-empty string or a list of messages")
-    return ()
-
-
-def _reply(get: _Getter, name: str) -> tuple[Turns, str]:
-    """(conversation prefix, reply) of a reply column: a string, an assistant message, or a
-    conversation whose last message is the assistant's reply."""
-    column = get.columns.get(name, name)
-    value = get.raw(name)
-    if isinstance(value, str):
-        if not value.strip():
-            raise BadRow(get.origin, f"'{column}' must be a non-empty reply")
-        return (), value
-    turns = _turns([value] if isinstance(value, dict) else value, get.origin, column)
-    if turns[-1][0] != "assistant":
-        raise BadRow(get.origin, f"the last message of '{column}' must be the assistant's reply")
-    return turns[:-1], turns[-1][1]
-
-
-def _check_prompt(prompt: Turns, origin: str) -> Turns:
-    if not prompt:
-        raise BadRow(origin, "no prompt: give 'prompt' or 'messages' (or conversations as replies)")
-    if prompt[-1][0] == "assistant":
-        raise BadRow(origin, "the prompt must end with a user turn (the reply follows it)")
-    return prompt
-
-
-def _preference(get: _Getter, spec: RowSpec) -> PreferenceRow:
-    prompt = _prompt_turns(get)
-    chosen_prefix, chosen = _reply(get, "chosen")
-    rejected_prefix, rejected = _reply(get, "rejected")
+def _preference(get: RecordFields, spec: RowSpec) -> PreferenceRow:
+    prompt = prompt_turns(get)
+    chosen_prefix, chosen = reply(get, "chosen")
+    rejected_prefix, rejected = reply(get, "rejected")
     if chosen_prefix != rejected_prefix:
         raise BadRow(get.origin, "'chosen' and 'rejected' must share the same conversation prefix")
     if chosen.strip() == rejected.strip():
         raise BadRow(get.origin, "'chosen' and 'rejected' are the same reply (nothing to prefer)")
     return PreferenceRow(
-        _check_prompt(prompt + chosen_prefix, get.origin), chosen, rejected, get.origin
+        check_prompt(prompt + chosen_prefix, get.origin), chosen, rejected, get.origin
     )
 
 
-def _kto(get: _Getter, spec: RowSpec) -> KTORow:
-    prompt = _prompt_turns(get)
-    prefix, completion = _reply(get, "completion")
+def _kto(get: RecordFields, spec: RowSpec) -> KTORow:
+    prompt = prompt_turns(get)
+    prefix, completion = reply(get, "completion")
     column = get.columns.get("label", "label")
     label = get.raw("label")
     if isinstance(label, str) and label.strip().lower() in ("true", "false"):
@@ -256,10 +135,10 @@ def _kto(get: _Getter, spec: RowSpec) -> KTORow:
         raise BadRow(
             get.origin, f"'{column}'={label!r} must be a boolean (true: desirable, false: not)"
         )
-    return KTORow(_check_prompt(prompt + prefix, get.origin), completion, label, get.origin)
+    return KTORow(check_prompt(prompt + prefix, get.origin), completion, label, get.origin)
 
 
-def _label_row(get: _Getter, spec: RowSpec) -> LabelRow:
+def _label_row(get: RecordFields, spec: RowSpec) -> LabelRow:
     labels = spec.labels
     value = get.raw("label")
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
@@ -277,7 +156,7 @@ def _label_row(get: _Getter, spec: RowSpec) -> LabelRow:
     return LabelRow(get.text("text"), label, get.origin)
 
 
-def _tag_row(get: _Getter, spec: RowSpec) -> TagRow:
+def _tag_row(get: RecordFields, spec: RowSpec) -> TagRow:
     tokens, tags = get.strings("tokens"), get.strings("tags")
     if len(tokens) != len(tags):
         raise BadRow(get.origin, f"{len(tokens)} tokens but {len(tags)} tags")
@@ -287,7 +166,7 @@ def _tag_row(get: _Getter, spec: RowSpec) -> TagRow:
     return TagRow(tokens, tags, get.origin)
 
 
-def _qa_row(get: _Getter, spec: RowSpec) -> QARow:
+def _qa_row(get: RecordFields, spec: RowSpec) -> QARow:
     context, question, raw = get.text("context"), get.text("question"), get.raw("answers")
     if isinstance(raw, dict):  # SQuAD: {"text": [...], "answer_start": [...]}
         pairs = list(zip(raw.get("text") or [], raw.get("answer_start") or [], strict=False))

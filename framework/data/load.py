@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from framework.data.formats import BadRow, RowSpec, parse
+from framework.data.fields import BadRow
+from framework.data.formats import RowSpec, parse
 from framework.data.readers import Record, read_file, read_hub, read_saved
 from framework.data.rows import Row
 from framework.data.sources import CORPORA, corpus_records
