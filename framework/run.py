@@ -51,6 +51,11 @@ def train(cfg: DictConfig) -> float:
     from framework.training.run_record import write_hydra_record
 
     check_before_launch(cfg)  # chat template x rows, with the tokenizer only (no weights)
+    if cfg.run.preview:
+        from framework.data.preview import render_preview
+
+        print(render_preview(cfg, int(cfg.run.preview)))
+        return float("nan")
     started = time.perf_counter()
     log_rank_config(cfg)
     run_dir = Path(str(cfg.paths.run_dir))

@@ -211,6 +211,7 @@ class RunConfig:
     keep_best: str | None = None
     early_stopping_patience: int | None = None  # stop after N checks without a better keep_best
     find_lr: bool = False  # run Lightning's LR finder on the composed run, save the plot, exit
+    preview: int = 0  # print this many training rows as trained (no weights load), exit; 0: off
 
 
 @dataclass
