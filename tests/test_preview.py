@@ -43,6 +43,7 @@ def test_truncation_is_shown() -> None:
         assert int(total) <= 40
 
 
+@pytest.mark.e2e  # in-process, but every task's corpus loads: kept out of make test-fast
 @pytest.mark.parametrize(
     ("overrides", "expect"),
     [
