@@ -56,6 +56,10 @@ def test_full_fine_tuning_of_a_packaged_gguf_is_a_transformers_model() -> None:
     assert "peft" not in data["tags"]
 
 
+def test_random_weights_name_the_preset_not_the_tokenizer_source() -> None:
+    assert _card(["model=tiny"]).data.to_dict()["base_model"] == "tiny"
+
+
 @pytest.mark.parametrize(
     ("overrides", "pipeline"),
     [

@@ -104,7 +104,12 @@ def card_meta(cfg: DictConfig, adapter: bool) -> CardMeta:
     data = str(dataset.path) if str(dataset.source) == "hub" and dataset.path else dataset.name
     return CardMeta(
         base_model=base_model_of(
-            model.hub_id, model.local_path, model.gguf_package, model.gguf_file, str(model.name)
+            model.hub_id,
+            model.local_path,
+            model.gguf_package,
+            model.gguf_file,
+            str(model.name),
+            random_init=model.random_init is not None,
         ),
         adapter=adapter,
         license=str(model.license),

@@ -44,16 +44,19 @@ def base_model_of(
     gguf_package: str | None,
     gguf_file: str | None,
     name: str,
+    random_init: bool = False,
 ) -> str:
-    """The preset's hub id, else where its weights were read (a folder, a GGUF file), else
-    the preset name (random weights)."""
+    """The preset name for random weights (model=tiny), else its hub id, else where its
+    weights were read (a folder, a GGUF file)."""
+    if random_init:
+        return name
     if hub_id:
         return hub_id
     if local_path:
         return local_path
     if gguf_package:
         return f"{gguf_package}/{gguf_file}" if gguf_file else gguf_package
-    return name
+    return name  # resolve_source refuses a preset with no source before this runs
 
 
 def front_matter(meta: CardMeta) -> str:
