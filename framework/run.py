@@ -28,6 +28,8 @@ def train(cfg: DictConfig) -> float:
     machine = Machine.detect(probe_torch=not cfg.run.dry_run)
     plan = resolve_plan(HardwareSpec.of_run(cfg), machine)
     problems = all_problems(cfg, plan)
+    if cfg.run.preview and (cfg.run.dry_run or cfg.run.find_lr):
+        problems.append("run.preview is set with run.dry_run or run.find_lr: set one of them")
     if cfg.run.dry_run:
         from framework.dry_run import render_dry_run
 

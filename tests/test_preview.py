@@ -74,3 +74,10 @@ def test_train_py_previews_and_exits_0_without_weights(tmp_path: Path) -> None:
     assert result.stdout.count("\n--- ") == 3 and "[[" in result.stdout
     assert not list(tmp_path.rglob("*.safetensors")) and not list(tmp_path.rglob("*.ckpt"))
     assert not list(tmp_path.rglob("metrics.json"))
+
+
+@pytest.mark.e2e
+def test_a_preview_with_a_dry_run_is_refused(tmp_path: Path) -> None:
+    result = run_train([*TINY, "run.preview=2", "run.dry_run=true"], tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "run.preview is set with run.dry_run or run.find_lr" in result.stdout
