@@ -76,3 +76,25 @@ def test_the_commit_is_this_checkout_s(tmp_path: Path) -> None:
     assert len(commit.removesuffix("+dirty")) == 40
     assert git_commit(tmp_path) == ""
     assert provenance()["git commit"] == commit
+
+
+def test_each_preset_names_the_source_it_came_from(tmp_path: Path) -> None:
+    from framework.training.card_meta import preset_origins
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "team.yaml").write_text("name: team\n")
+    sources = [
+        ("hydra", "pkg://hydra.conf"),
+        ("main", f"file://{ROOT / 'conf'}"),
+        ("team-presets", f"file://{tmp_path}"),
+        ("gone", "pkg://not_installed_presets"),
+        ("schema", "structured://"),
+    ]
+    choices = {"model": "team", "method": "lora", "hydra/launcher": "basic"}
+    choices["dataset"] = "chatterbot"
+    assert preset_origins(choices, sources) == {
+        "model=team": f"team-presets (file://{tmp_path})",
+        "method=lora": "registered in code (structured://)",
+        "dataset=chatterbot": f"main (file://{ROOT / 'conf'})",
+    }
+    assert preset_origins({"model": "team"}, sources[:2]) == {}

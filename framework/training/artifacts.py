@@ -90,12 +90,26 @@ def write_run_dir(
         run_dir=str(run_dir),
         samples=samples,
         meta=card_meta(cfg, produces_adapter),
-        provenance=provenance(),
+        provenance=provenance(_preset_origins()),
     )
     write_text_atomically(run_dir / "README.md", redact(card))
     if cfg.run.merge and produces_adapter:  # refused before the run if not mergeable
         merged: Any = module.method.merge(net)  # last: folds in place
         merged.save_pretrained(str(run_dir / "merged"), safe_serialization=True)
+
+
+def _preset_origins() -> dict[str, str]:
+    """Which config source gave each group's preset (empty outside a Hydra job)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from framework.training.card_meta import preset_origins
+
+    if not HydraConfig.initialized():
+        return {}
+    runtime = HydraConfig.get().runtime
+    choices = {str(k): str(v) for k, v in runtime.choices.items() if v is not None}
+    sources = [(str(s.provider), str(s.path)) for s in runtime.config_sources]
+    return preset_origins(choices, sources)
 
 
 def card_meta(cfg: DictConfig, adapter: bool) -> CardMeta:

@@ -74,8 +74,40 @@ def front_matter(meta: CardMeta) -> str:
     return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n\n"
 
 
-def provenance() -> dict[str, str]:
-    """hydratune's version, the git commit of this checkout (when in one), key packages."""
+def preset_origins(choices: dict[str, str], sources: list[tuple[str, str]]) -> dict[str, str]:
+    """Where each group's chosen preset was read: the first config source (provider, path)
+    holding <group>/<choice>.yaml, as Hydra searches them (file:// and pkg:// sources)."""
+    found = {}
+    for group, choice in choices.items():
+        if group.startswith("hydra/") or not choice:
+            continue
+        for provider, path in sources:
+            if _holds(path, f"{group}/{choice}.yaml"):
+                found[f"{group}={choice}"] = f"{provider} ({path})"
+                break
+        else:  # no file holds it: a config registered in code (a method's schema)
+            if any(path.startswith("structured://") for _, path in sources):
+                found[f"{group}={choice}"] = "registered in code (structured://)"
+    return found
+
+
+def _holds(source: str, relative: str) -> bool:
+    if source.startswith("file://"):
+        return (Path(source.removeprefix("file://")) / relative).is_file()
+    if source.startswith("pkg://"):
+        from importlib import resources
+
+        package = source.removeprefix("pkg://").replace("/", ".")
+        try:
+            return resources.files(package).joinpath(relative).is_file()
+        except ModuleNotFoundError:
+            return False  # a search path naming a package that is not installed holds nothing
+    return False
+
+
+def provenance(origins: dict[str, str] | None = None) -> dict[str, str]:
+    """hydratune's version, the git commit of this checkout (when in one), key packages, and
+    where each preset came from (preset_origins)."""
     from framework import __version__
 
     found = {"hydratune": __version__}
@@ -87,7 +119,7 @@ def provenance() -> dict[str, str]:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
-    return found
+    return found | {f"preset {k}": v for k, v in (origins or {}).items()}
 
 
 def git_commit(folder: Path) -> str:
