@@ -90,7 +90,7 @@ def test_each_preset_names_the_source_it_came_from(tmp_path: Path) -> None:
         ("gone", "pkg://not_installed_presets"),
         ("schema", "structured://"),
     ]
-    choices = {"model": "team", "method": "lora", "hydra/launcher": "basic"}
+    choices = {"model": "team", "method": "lora", "hydra/launcher": "basic", "hydra": "default"}
     choices["dataset"] = "chatterbot"
     assert preset_origins(choices, sources) == {
         "model=team": f"team-presets (file://{tmp_path})",

@@ -108,7 +108,7 @@ def _preset_origins() -> dict[str, str]:
         return {}
     runtime = HydraConfig.get().runtime
     choices = {str(k): str(v) for k, v in runtime.choices.items() if v is not None}
-    sources = [(str(s.provider), str(s.path)) for s in runtime.config_sources]
+    sources = [(str(s.provider), f"{s.schema}://{s.path}") for s in runtime.config_sources]
     return preset_origins(choices, sources)
 
 

@@ -79,7 +79,7 @@ def preset_origins(choices: dict[str, str], sources: list[tuple[str, str]]) -> d
     holding <group>/<choice>.yaml, as Hydra searches them (file:// and pkg:// sources)."""
     found = {}
     for group, choice in choices.items():
-        if group.startswith("hydra/") or not choice:
+        if group == "hydra" or group.startswith("hydra/") or not choice:
             continue
         for provider, path in sources:
             if _holds(path, f"{group}/{choice}.yaml"):
