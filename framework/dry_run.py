@@ -188,5 +188,5 @@ def memory_lines(
     """The per-device memory estimate (docs/benchmarks.md compares it with measurements)."""
     found = memory_estimate(cfg, method, ctx, plan)
     if found is None:
-        return ["memory estimate: unknown model size (no config.json on disk, not a known preset)"]
+        return ["memory estimate: unknown model size (no config.json on disk, no model.shape)"]
     return render_estimate(*found)

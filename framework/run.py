@@ -28,6 +28,8 @@ def train(cfg: DictConfig) -> float:
     machine = Machine.detect(probe_torch=not cfg.run.dry_run)
     plan = resolve_plan(HardwareSpec.of_run(cfg), machine)
     problems = all_problems(cfg, plan)
+    if cfg.run.preview and (cfg.run.dry_run or cfg.run.find_lr):
+        problems.append("run.preview is set with run.dry_run or run.find_lr: set one of them")
     if cfg.run.dry_run:
         from framework.dry_run import render_dry_run
 
@@ -51,6 +53,11 @@ def train(cfg: DictConfig) -> float:
     from framework.training.run_record import write_hydra_record
 
     check_before_launch(cfg)  # chat template x rows, with the tokenizer only (no weights)
+    if cfg.run.preview:
+        from framework.data.preview import render_preview
+
+        print(render_preview(cfg, int(cfg.run.preview)))
+        return float("nan")
     started = time.perf_counter()
     log_rank_config(cfg)
     run_dir = Path(str(cfg.paths.run_dir))

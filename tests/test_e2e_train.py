@@ -75,6 +75,12 @@ def test_config_yaml_is_resolved_and_card_has_command(lora_run: Path) -> None:
     assert "python train.py model=tiny" in card
     assert "method.r=4" in card
     assert "val_loss_after" in card
+    from huggingface_hub import ModelCard
+
+    header = ModelCard(card).data.to_dict()  # the Hugging Face front matter parses
+    assert header["library_name"] == "peft" and header["pipeline_tag"] == "text-generation"
+    assert header["base_model"] == "tiny"  # random weights: the preset, not the GGUF's
+    assert "| preset model=tiny | main (file://" in card  # provenance: where presets came from
 
 
 def test_adapter_loads_with_peft_and_matches_checkpoint_weights(lora_run: Path) -> None:

@@ -14,7 +14,7 @@ from framework.config.schema import register_schemas
 from framework.config.validate import all_problems
 from framework.data.sampler import ResumableSampler
 from framework.hardware.machine import Machine
-from framework.hardware.memory import KNOWN_SHAPES, Workload, estimate_memory
+from framework.hardware.memory import Workload, estimate_memory, shape_from_preset
 from framework.hardware.plan import HardwarePlan, HardwareSpec, quantization_for, resolve_plan
 from framework.hardware.settings import deepspeed_config, strategy_arguments
 from framework.methods.discovery import discover_methods
@@ -174,9 +174,10 @@ def test_missing_deepspeed_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_memory_estimate_partitions_and_offloads() -> None:
-    shape = KNOWN_SHAPES["smollm2_135m"]
+    shape = shape_from_preset(compose_run(["model=smollm2_135m"]).model.shape)
     assert shape.total_params == 134_515_008
-    assert abs(KNOWN_SHAPES["phi3_mini"].total_params - 3.82e9) < 0.01e9
+    phi3 = shape_from_preset(compose_run(["model=phi3_mini"]).model.shape)
+    assert abs(phi3.total_params - 3.82e9) < 0.01e9
     full = Workload(trainable=shape.total_params, adapter=False, accelerator="gpu")
     one = estimate_memory(shape, full)
     zero3 = estimate_memory(shape, replace(full, world_size=4, zero_stage=3))

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from framework.config.schema import RandomInitConfig
-from framework.models.loader import build_random_model
 from tests.family_kit import smollm2_tokenizer
 from tests.helpers import TINY, run_train
 
@@ -17,11 +15,16 @@ pytestmark = pytest.mark.e2e  # train.py in a subprocess
 NO_WEIGHTS = "loading weights"  # never reached: the checks run before the job is built
 
 
-def test_tiny_phi3_builds_a_phi3() -> None:
-    """model=tiny model.architecture=phi3 builds a Phi-3 (fused qkv_proj), not a Llama."""
-    model = build_random_model("phi3", RandomInitConfig(), 300, 0)
-    assert type(model).__name__ == "Phi3ForCausalLM"
-    assert hasattr(model.model.layers[0].self_attn, "qkv_proj")
+def test_tiny_as_phi3_exits_2_naming_the_gguf_architecture(tmp_path: Path) -> None:
+    """Issue 14: model=tiny model.architecture=phi3 exits 2 before loading weights (the tiny
+    preset's tokenizer and vocabulary come from a Llama GGUF file)."""
+    result = run_train([*TINY, "model.architecture=phi3"], tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "model.architecture=phi3 but" in result.stderr
+    assert "holds a 'llama' model (general.architecture)" in result.stderr
+    assert "set model.architecture=llama" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.rglob("*.safetensors")) and not list(tmp_path.rglob("*.ckpt"))
 
 
 def test_a_target_module_that_does_not_exist_exits_2(tmp_path: Path) -> None:

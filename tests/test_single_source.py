@@ -278,3 +278,35 @@ def test_restated_defaults_are_found(tmp_path: Path) -> None:
     probe.write_text("name: adamw\nlr: 2.0e-4\nlr_extra: 1\nscheduler: linear\n")
     found = restated_defaults(probe, schema.OptimConfig)
     assert found == ["probe.yaml: lr: 0.0002 is the schema default"]
+
+
+MODEL_PRESETS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+
+
+def shape_problems(model: DictConfig) -> list[str]:
+    """A model preset must tell its shape: a `shape`, random_init, or a local config.json
+    (framework.hardware.memory reads it from there; no table elsewhere describes presets)."""
+    from framework.hardware.memory import model_shape
+    from framework.models.architectures import REFUSED_MODEL_TYPES
+    from framework.models.checks import _local_folder
+
+    if str(model.architecture) in REFUSED_MODEL_TYPES:
+        return []
+    folder = _local_folder(model)
+    config = folder / "config.json" if folder else None
+    shape = model_shape(model, ROOT / ".cache", config if config and config.is_file() else None)
+    if shape is None:
+        return [f"conf/model/{model.name}.yaml tells no shape: add `shape:` (config.json values)"]
+    return []
+
+
+@pytest.mark.parametrize("preset", MODEL_PRESETS)
+def test_every_model_preset_tells_its_shape(preset: str) -> None:
+    assert shape_problems(_compose([f"model={preset}"]).model) == []
+
+
+def test_a_preset_without_a_shape_is_caught() -> None:
+    model = _compose(["model=phi3_mini", "model.shape=null"]).model
+    assert shape_problems(model) == [
+        "conf/model/phi3_mini.yaml tells no shape: add `shape:` (config.json values)"
+    ]

@@ -10,6 +10,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from framework.hardware.memory import MemoryEstimate, ModelShape, Workload
+
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "docs" / "models.md"
 LENGTH, BATCH = 512, 4  # the workload the memory columns assume
@@ -27,16 +29,26 @@ def _compose(overrides: list[str]) -> DictConfig:
         return compose("train", overrides=[*COMMON, *overrides])
 
 
-def _gib(cfg: DictConfig) -> str:
-    """The dry run's peak per-device estimate, in GiB."""
+def _estimate(cfg: DictConfig) -> tuple[ModelShape, Workload, MemoryEstimate] | None:
+    """The dry run's shape, workload and per-device estimate on one bf16 GPU."""
     from framework.builders.method import apply_context, build_method
     from framework.dry_run import memory_estimate
     from framework.hardware.machine import Machine
     from framework.hardware.plan import HardwareSpec, resolve_plan
 
     plan = resolve_plan(HardwareSpec.of_run(cfg), Machine(gpus=1, bf16=True))
-    found = memory_estimate(cfg, build_method(cfg.method), apply_context(cfg), plan)
-    return "?" if found is None else f"{found[2].peak / 2**30:.1f}"
+    return memory_estimate(cfg, build_method(cfg.method), apply_context(cfg), plan)
+
+
+def _shape(shape: ModelShape | None) -> str:
+    """Layers x hidden size, attention / key-value heads and parameters, as the estimate sees
+    them (the preset's shape, its local config.json, or its random_init)."""
+    if shape is None:
+        return "?"
+    return (
+        f"{shape.layers} x {shape.hidden}, {shape.heads}/{shape.kv_heads} heads, "
+        f"{shape.total_params / 1e9:.2f}B"
+    )
 
 
 def _methods(preset: str, names: list[str], task: list[str]) -> tuple[list[str], str]:
@@ -64,11 +76,14 @@ def row(preset: str, names: list[str]) -> str:
     model = _compose([f"model={preset}"]).model
     task = ["dataset=wordnet_pos"] if model.architecture in ENCODER_ARCHITECTURES else []
     ok, refused = _methods(preset, names, task)
-    memory = [_gib(_compose([f"model={preset}", f"method={m}", *task])) for m in MEMORY_METHODS]
+    found = [_estimate(_compose([f"model={preset}", f"method={m}", *task])) for m in MEMORY_METHODS]
+    memory = ["?" if f is None else f"{f[2].peak / 2**30:.1f}" for f in found]
+    shape = _shape(found[0][0] if found[0] else None)
     methods = f"{len(ok)}/{len(names)}" if ok else f"refused: {refused}"
     return (
         f"| `{preset}` | {model.architecture} | {model.hub_id or 'packaged'} | {model.license} "
-        f"| {model.chat_template or 'its own'} | {methods} | {' | '.join(memory)} |"
+        f"| {shape} | {model.chat_template or 'its own'} | {methods} "
+        f"| {' | '.join(memory)} |"
     )
 
 
@@ -97,11 +112,12 @@ def document() -> str:
         f"dataset.batch_size={BATCH}, bf16 (`python train.py model=<preset> method=<m> "
         "hardware=single_gpu run.dry_run=true` prints the whole estimate). Chat templates: "
         "every family is checked by tests/test_model_families.py (masks, training prompt == "
-        "inference prompt, EOS).",
+        "inference prompt, EOS). Shape: the preset's `shape` (its config.json), or the "
+        "local folder's config.json.",
         "",
-        "| preset | architecture | source | licence | chat template | methods | full | LoRA "
-        "| QLoRA |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| preset | architecture | source | licence | shape (layers x hidden, heads/kv, "
+        "parameters) | chat template | methods | full | LoRA | QLoRA |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [row(preset, names) for preset in presets]
     return "\n".join(lines) + "\n"

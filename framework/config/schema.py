@@ -28,6 +28,21 @@ class RandomInitConfig:
 
 
 @dataclass
+class ShapeConfig:
+    """A decoder's published shape (its config.json), for the dry run's memory estimate and
+    docs/models.md before any weight is on disk. A local config.json, when there, wins."""
+
+    vocab: int = MISSING  # vocab_size
+    hidden: int = MISSING  # hidden_size
+    intermediate: int = MISSING  # intermediate_size
+    layers: int = MISSING  # num_hidden_layers
+    heads: int = MISSING  # num_attention_heads
+    kv_heads: int = MISSING  # num_key_value_heads
+    head_dim: int | None = None  # null: hidden / heads
+    tied: bool = False  # tie_word_embeddings
+
+
+@dataclass
 class ModelConfig:
     """Where a base model comes from and how it is adapted by default."""
 
@@ -39,6 +54,7 @@ class ModelConfig:
     gguf_package: str | None = None  # a pip package shipping a GGUF file
     gguf_file: str | None = None  # file name inside that package
     random_init: RandomInitConfig | None = None  # build from config, random weights
+    shape: ShapeConfig | None = None  # hub/GGUF presets: the shape before weights are on disk
     target_modules: list[str] = field(default_factory=list)  # empty: architecture default
     trust_remote_code: bool = False
     dtype: str = "float32"
@@ -195,6 +211,7 @@ class RunConfig:
     keep_best: str | None = None
     early_stopping_patience: int | None = None  # stop after N checks without a better keep_best
     find_lr: bool = False  # run Lightning's LR finder on the composed run, save the plot, exit
+    preview: int = 0  # print this many training rows as trained (no weights load), exit; 0: off
 
 
 @dataclass

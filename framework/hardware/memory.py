@@ -71,24 +71,6 @@ class ModelShape:
         return self.block_linear_params + self.other_params
 
 
-# Presets whose weights are not on disk yet (hub, or GGUF not converted) fall back to these.
-KNOWN_SHAPES = {
-    "smollm2_135m": ModelShape(49152, 576, 1536, 30, 9, 3, 64, True),  # 134.5M
-    "phi3_mini": ModelShape(32064, 3072, 8192, 32, 32, 32, 96, False),  # 3.82B
-    "phi3_medium": ModelShape(32064, 5120, 17920, 40, 40, 10, 128, False),  # 14.0B
-    "phi3_mini_128k": ModelShape(32064, 3072, 8192, 32, 32, 32, 96, False),
-    "phi35_mini": ModelShape(32064, 3072, 8192, 32, 32, 32, 96, False),
-    "phi3_medium_128k": ModelShape(32064, 5120, 17920, 40, 40, 10, 128, False),
-    "phi4_mini": ModelShape(200064, 3072, 8192, 32, 24, 8, 128, True),  # 3.84B
-    "llama32_1b": ModelShape(128256, 2048, 8192, 16, 32, 8, 64, True),  # 1.24B
-    "llama31_8b": ModelShape(128256, 4096, 14336, 32, 32, 8, 128, False),  # 8.03B
-    "mistral_7b": ModelShape(32768, 4096, 14336, 32, 32, 8, 128, False),  # 7.25B (v0.3)
-    "qwen25_0_5b": ModelShape(151936, 896, 4864, 24, 14, 2, 64, True),  # 0.49B
-    "qwen25_7b": ModelShape(152064, 3584, 18944, 28, 28, 4, 128, False),  # 7.62B
-    "gemma2_2b": ModelShape(256000, 2304, 9216, 26, 8, 4, 256, True),  # 2.61B
-}
-
-
 def shape_from_config_json(path: Path) -> ModelShape:
     """Read a transformers config.json (llama/phi3-style keys)."""
     c = json.loads(path.read_text())
@@ -105,9 +87,24 @@ def shape_from_config_json(path: Path) -> ModelShape:
     )
 
 
+def shape_from_preset(shape: Any) -> ModelShape:
+    """A model preset's `shape` node (framework.config.schema.ShapeConfig)."""
+    heads = int(shape.heads)
+    return ModelShape(
+        vocab=int(shape.vocab),
+        hidden=int(shape.hidden),
+        intermediate=int(shape.intermediate),
+        layers=int(shape.layers),
+        heads=heads,
+        kv_heads=int(shape.kv_heads),
+        head_dim=int(shape.head_dim) if shape.head_dim is not None else int(shape.hidden) // heads,
+        tied=bool(shape.tied),
+    )
+
+
 def model_shape(model: Any, cache_dir: Path, config_json: Path | None) -> ModelShape | None:
     """The model preset's shape: random_init, else its config.json (local folder or converted
-    cache), else the known-presets table; None when nothing tells."""
+    cache), else the preset's `shape`; None when nothing tells."""
     vocab = shape_from_config_json(config_json).vocab if config_json else DEFAULT_VOCAB
     init = model.random_init
     if init is not None:
@@ -123,7 +120,7 @@ def model_shape(model: Any, cache_dir: Path, config_json: Path | None) -> ModelS
         )
     if config_json is not None:
         return shape_from_config_json(config_json)
-    return KNOWN_SHAPES.get(str(model.name))
+    return shape_from_preset(model.shape) if model.shape is not None else None
 
 
 @dataclass(frozen=True)

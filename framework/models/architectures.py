@@ -66,6 +66,15 @@ MODEL_TYPES = {
     "gemma2": "gemma2",
     "bert": "bert",
 }
+# GGUF general.architecture -> the architectures such a file can hold (llama.cpp writes
+# Mistral models as "llama"; transformers tells them apart by the model name).
+GGUF_ARCHITECTURES = {
+    "llama": ("llama", "mistral"),
+    "mistral": ("mistral",),
+    "phi3": ("phi3",),
+    "qwen2": ("qwen2",),
+    "gemma2": ("gemma2",),
+}
 # Families refused, with the reason.
 REFUSED_MODEL_TYPES = {
     "phi3small": "Phi-3-small needs trust_remote_code (custom modeling code) and the tiktoken "

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from framework.data.chat_templates import template_problem
 from framework.errors import UserError, allowed_list, did_you_mean
 from framework.models.architectures import (
+    GGUF_ARCHITECTURES,
     MODEL_TYPES,
     MODULE_NAMES,
     REFUSED_MODEL_TYPES,
@@ -79,12 +80,43 @@ def architecture_problems(model: DictConfig) -> list[str]:
             found.append(
                 f"model.architecture={arch} but {config} says model_type='{model_type}': {fix}"
             )
+    found += gguf_architecture_problems(model)
     if model.get("random_init") is not None and arch not in RANDOM_INIT_ARCHITECTURES:
         found.append(
             f"model={model.name} builds a random model, but model.architecture={arch} has no "
             f"random config. Allowed: {allowed_list(RANDOM_INIT_ARCHITECTURES)}"
         )
     return found
+
+
+def gguf_architecture_problems(model: DictConfig) -> list[str]:
+    """model.architecture against the GGUF file's general.architecture. A random_init preset
+    (model=tiny) is checked too: its tokenizer, vocabulary and special tokens are the file's."""
+    from framework.models.gguf_header import GGUFError, gguf_architecture
+    from framework.models.source import gguf_path
+
+    local = model.local_path
+    path = gguf_path(str(local) if local else None, model.gguf_package, model.gguf_file)
+    if path is None:
+        return []
+    try:
+        written = gguf_architecture(path)
+    except (OSError, GGUFError) as error:
+        return [f"model={model.name}: {path} cannot be read as GGUF: {error}"]
+    arch = str(model.architecture)
+    holds = GGUF_ARCHITECTURES.get(written)
+    if holds is None:
+        return [
+            f"model={model.name}: {path} holds a '{written}' model (general.architecture), "
+            f"which this framework does not load. Supported GGUF architectures: "
+            f"{allowed_list(tuple(GGUF_ARCHITECTURES))}"
+        ]
+    if arch in holds:
+        return []
+    return [
+        f"model.architecture={arch} but {path} holds a '{written}' model "
+        f"(general.architecture): set model.architecture={holds[0]}, or use a {arch} model"
+    ]
 
 
 def target_module_problems(arch: str, method: DictConfig, preset: list[str]) -> list[str]:

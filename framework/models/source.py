@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -53,9 +54,12 @@ def resolve_source(
     if local_path:
         folder = package_path(local_path) if local_path.startswith("pkg://") else None
         folder = folder or Path(local_path).expanduser()
+        if folder.is_file() and folder.suffix == ".gguf":
+            return ModelSource("gguf", str(folder.resolve()), cache_key=gguf_cache_key(folder))
         if not (folder / "config.json").is_file():
             raise UserError(
-                f"model.local_path='{local_path}' is not a model folder (no config.json there)"
+                f"model.local_path='{local_path}' is neither a model folder (no config.json "
+                "there) nor a .gguf file"
             )
         return ModelSource("local", str(folder.resolve()), cache_key=name)
     if gguf_package:
@@ -74,6 +78,32 @@ def resolve_source(
         f"model preset '{name}' names no source: set model.local_path, "
         "model.gguf_package or model.hub_id"
     )
+
+
+def gguf_cache_key(path: Path) -> str:
+    """Cache folder name of a local GGUF file's conversion: its name, plus a digest of where
+    it is, its size and time (another file of the same name, or a replaced one, converts anew)."""
+    stat = path.stat()
+    key = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return f"{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def gguf_path(
+    local_path: str | None, gguf_package: str | None, gguf_file: str | None
+) -> Path | None:
+    """The GGUF file a preset loads, when it loads one and it is there (None otherwise)."""
+    if local_path:
+        path = Path(local_path).expanduser()
+        return path if path.suffix == ".gguf" and path.is_file() else None
+    if not gguf_package:
+        return None
+    spec = importlib.util.find_spec(gguf_package) if gguf_package.isidentifier() else None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    chosen = folder / gguf_file if gguf_file else (files[0] if len(files) == 1 else None)
+    return chosen if chosen is not None and chosen.is_file() else None
 
 
 def hub_unreachable_message(hub_id: str, error: BaseException) -> str:

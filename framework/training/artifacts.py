@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from framework.tasks.registry import task_spec
+from framework.training.card_meta import CardMeta, base_model_of
 
 if TYPE_CHECKING:
     from framework.training.module import FineTuneModule
@@ -61,6 +62,7 @@ def write_run_dir(
 ) -> None:
     """Rank 0, after training: weights (checked by a reload), tokenizer, samples, config,
     metrics.json, the model card and, on request, the merged model."""
+    from framework.training.card_meta import provenance
     from framework.training.model_card import model_card
     from framework.training.reload_check import load_saved, max_logit_difference
 
@@ -87,11 +89,48 @@ def write_run_dir(
         loss_curve=_loss_curve(run_dir, str(cfg.run.name)),
         run_dir=str(run_dir),
         samples=samples,
+        meta=card_meta(cfg, produces_adapter),
+        provenance=provenance(_preset_origins()),
     )
     write_text_atomically(run_dir / "README.md", redact(card))
     if cfg.run.merge and produces_adapter:  # refused before the run if not mergeable
         merged: Any = module.method.merge(net)  # last: folds in place
         merged.save_pretrained(str(run_dir / "merged"), safe_serialization=True)
+
+
+def _preset_origins() -> dict[str, str]:
+    """Which config source gave each group's preset (empty outside a Hydra job)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from framework.training.card_meta import preset_origins
+
+    if not HydraConfig.initialized():
+        return {}
+    runtime = HydraConfig.get().runtime
+    choices = {str(k): str(v) for k, v in runtime.choices.items() if v is not None}
+    sources = [(str(s.provider), f"{s.schema}://{s.path}") for s in runtime.config_sources]
+    return preset_origins(choices, sources)
+
+
+def card_meta(cfg: DictConfig, adapter: bool) -> CardMeta:
+    """The model card's front matter values, read from the run's config."""
+    model, dataset, spec = cfg.model, cfg.dataset, task_spec(str(cfg.task.name))
+    data = str(dataset.path) if str(dataset.source) == "hub" and dataset.path else dataset.name
+    return CardMeta(
+        base_model=base_model_of(
+            model.hub_id,
+            model.local_path,
+            model.gguf_package,
+            model.gguf_file,
+            str(model.name),
+            random_init=model.random_init is not None,
+        ),
+        adapter=adapter,
+        license=str(model.license),
+        datasets=(str(data),),
+        head=spec.head,
+        tags=(str(cfg.method.name), str(cfg.task.name), str(model.architecture)),
+    )
 
 
 def run_config_yaml(cfg: DictConfig) -> str:

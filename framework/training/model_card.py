@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from framework.training.card_meta import (
+    CardMeta,
+    front_matter,
+    project_link,
+    provenance_section,
+)
+
 
 def model_card(
     run_name: str,
@@ -16,8 +23,11 @@ def model_card(
     loss_curve: str | None = None,
     run_dir: str | None = None,
     samples: str | None = None,
+    meta: CardMeta | None = None,
+    provenance: dict[str, str] | None = None,
 ) -> str:
-    """A README.md: the run, its metrics and loss curve, how to reproduce, load and use it."""
+    """A README.md: the run, its metrics and loss curve, how to reproduce, load and use it;
+    with `meta`, the Hugging Face front matter first (framework.training.card_meta)."""
     rows = "\n".join(
         f"| {k} | {_fmt(v)} |"
         for k, v in sorted(metrics.items())
@@ -33,9 +43,11 @@ def model_card(
     curve = f"\n## Loss curve\n\n![loss curve]({loss_curve})\n" if loss_curve else ""
     use = _use_section(run_dir) if run_dir else ""
     generated = _samples_section(samples, metrics) if samples else ""
-    return f"""# {run_name}: {method_name} on {model_name}
+    header = front_matter(meta) if meta else ""
+    made = provenance_section(provenance) if provenance else ""
+    return f"""{header}# {run_name}: {method_name} on {model_name}
 
-Fine-tuned with [hydratune](https://github.com/) on dataset `{dataset_name}`.
+Fine-tuned with {project_link()} on dataset `{dataset_name}`.
 
 ## Reproduce
 
@@ -56,7 +68,7 @@ Fine-tuned with [hydratune](https://github.com/) on dataset `{dataset_name}`.
 ```
 
 The tokenizer (with its chat template) is in `tokenizer/`; the resolved config in `config.yaml`.
-{use}"""
+{use}{made}"""
 
 
 def _collapse_section(metrics: dict[str, Any]) -> str:
