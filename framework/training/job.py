@@ -21,6 +21,7 @@ from framework.hardware.plan import HardwarePlan, quantization_for
 from framework.hardware.trainer import trainer_kwargs
 from framework.tasks.collapse import collapse_message, generation_degeneracy
 from framework.tasks.generation import generation_report
+from framework.tasks.preference_objectives import PreferenceObjective
 from framework.training.artifacts import write_run_dir
 from framework.training.best import BestWeights
 from framework.training.callbacks import Throughput, peak_memory_mib
@@ -88,7 +89,10 @@ class Job:
         other reads the base's numbers from the cache, or validates before training once per
         model x data x evaluation setting (framework.training.before_metrics).
         """
-        deferred = self.module.method.starts_as_base()
+        # Preference tasks score against a reference that itself disables the adapter (nested
+        # disable_adapter() contexts re-enable it on exit): they take the cached path.
+        preference = isinstance(self.module.objective, PreferenceObjective)
+        deferred = self.module.method.starts_as_base() and not preference
         before = None if deferred else self._before_cached_or_measured()
         if self.resume_from:
             log.info("resuming from %s", self.resume_from)
