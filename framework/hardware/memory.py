@@ -172,19 +172,21 @@ def adapter_parameters(shape: ModelShape, rank: int | None, targets: list[str]) 
     return shape.layers * sum(rank * (i + o) for i, o in chosen)
 
 
-def _weights(shape: ModelShape, w: Workload, on_cpu: bool) -> float:
+def _weights(shape: ModelShape, w: Workload, on_cpu: bool, loading: bool = False) -> float:
     """Resident weights. On the CPU a checkpoint file is memory-mapped: full-precision weights
-    are views of it (counted once), while a quantized base keeps the whole mapped file
-    resident (every tensor was read to quantize it) plus its packed weights."""
+    are views of it (counted once). A quantized base reads the whole mapped file while it packs
+    the block linears (`loading`), then keeps only the packed weights plus its other tensors
+    (framework.models.quantization.release_file_mappings lets the file go)."""
     dtype = BYTES.get(w.dtype, 4)
     block = shape.block_linear_params
     adapter = 4 * w.trainable if w.adapter else 0  # adapters train in fp32
     per_weight: float = dtype
     if w.quant_bits:
         per_weight = QUANT_BYTES[(w.quant_bits, w.double_quant or w.quant_bits == 8)]
-    if on_cpu and w.loads_file:
-        mapped = shape.total_params * dtype
-        return mapped + (block * per_weight if w.quant_bits else 0) + adapter
+    if on_cpu and w.loads_file and not w.quant_bits:
+        return shape.total_params * dtype + adapter
+    if on_cpu and w.loads_file and loading:
+        return shape.total_params * dtype + block * per_weight
     return block * per_weight + shape.other_params * dtype + adapter
 
 
@@ -245,7 +247,7 @@ def estimate_memory(shape: ModelShape, w: Workload) -> MemoryEstimate:
     }
     est.train_peak = sum(est.parts.values())
     # Loading builds the whole model on every rank (ZeRO-3 here partitions it afterwards).
-    est.load_peak = runtime + whole_weights
+    est.load_peak = runtime + _weights(shape, w, on_cpu=not on_gpu, loading=True)
     if est.load_peak > est.train_peak:
         est.notes.append("the peak is reached while loading the whole model")
     return est

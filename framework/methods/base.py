@@ -27,6 +27,10 @@ class Capabilities:
     produces_adapter: bool = True  # False: the whole model is saved (full fine-tuning)
     quantized_base: bool = False  # works on a 4- or 8-bit base
     requires_quantized_base: bool = False  # loads its base quantized through bitsandbytes
+    # At init the adapted model computes exactly what its base computes, and PEFT's
+    # disable_adapter() gives the untouched base back: the before-training metrics are then
+    # measured after training, adapter disabled, instead of before the first step.
+    starts_as_base: bool = False
     task_types: tuple[str, ...] = (CAUSAL_LM,)
     targets: str = "linear"  # module set adapted by default (framework.models.architectures)
     supports_strategies: tuple[str, ...] = ()  # empty: every strategy it does not refuse
@@ -68,6 +72,10 @@ class Method(Generic[ConfigT]):
     def quantization(self) -> QuantizationSpec | None:
         """How the base must be loaded quantized (bitsandbytes), or None for full precision."""
         return None
+
+    def starts_as_base(self) -> bool:
+        """Capabilities.starts_as_base for this config (a setting may break it)."""
+        return self.capabilities.starts_as_base
 
     def param_groups(self, model: torch.nn.Module, lr: float) -> list[dict[str, Any]]:
         """Optimizer parameter groups over the trainable parameters (one group by default)."""

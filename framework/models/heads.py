@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from framework.models.loader import BaseSpec, convert_gguf, load_causal_lm, random_config
-from framework.models.quantization import bnb_config
+from framework.models.quantization import bnb_config, release_file_mappings
 from framework.tasks.registry import task_spec
 
 if TYPE_CHECKING:
@@ -54,6 +54,8 @@ def load_task_model(
                 **head,
                 **extra,
             )
+            if spec.quantization is not None:
+                release_file_mappings(model)  # only the packed weights stay resident
     model.config.pad_token_id = pad_token_id  # decoders need it to find each row's last token
     return model  # type: ignore[no-any-return]
 

@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from framework.config.schema import RandomInitConfig
 from framework.errors import UserError
-from framework.models.quantization import QuantizationSpec, bnb_config, quantize_in_memory
+from framework.models.quantization import (
+    QuantizationSpec,
+    bnb_config,
+    quantize_in_memory,
+    release_file_mappings,
+)
 from framework.models.source import ModelSource, hub_unreachable_message
 
 if TYPE_CHECKING:
@@ -60,7 +65,8 @@ def load_tokenizer(source: ModelSource, cache_dir: Path, trust_remote_code: bool
 def load_causal_lm(spec: BaseSpec, architecture: str = "llama") -> torch.nn.Module:
     """The base causal LM: random from a config, converted GGUF, local folder or hub.
 
-    With a quantization spec the weights are loaded through bitsandbytes (4- or 8-bit).
+    With a quantization spec the weights are loaded through bitsandbytes (4- or 8-bit), and
+    only the packed weights stay resident: the fp32 file is let go once they are packed.
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -71,15 +77,24 @@ def load_causal_lm(spec: BaseSpec, architecture: str = "llama") -> torch.nn.Modu
         model = build_random_model(architecture, spec.random_init, spec.vocab_size, spec.seed).to(
             torch_dtype
         )
-        return quantize_in_memory(model, quantization) if quantization else model
+        if quantization is None:
+            return model
+        packed = quantize_in_memory(model, quantization)
+        del model  # the fp32 source: nothing else holds it
+        release_file_mappings(packed)
+        return packed
     quantized = {"quantization_config": bnb_config(quantization)} if quantization else {}
     quantized["use_safetensors"] = True  # never unpickle weights
     if source.kind == "gguf":
         folder = convert_gguf(source, spec.cache_dir)
-        return AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype, **quantized)
-    return _from_pretrained(
-        AutoModelForCausalLM, source, spec.trust_remote_code, dtype=torch_dtype, **quantized
-    )
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype, **quantized)
+    else:
+        model = _from_pretrained(
+            AutoModelForCausalLM, source, spec.trust_remote_code, dtype=torch_dtype, **quantized
+        )
+    if quantization is not None:
+        release_file_mappings(model)
+    return model
 
 
 def random_config(

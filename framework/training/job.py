@@ -21,6 +21,7 @@ from framework.hardware.plan import HardwarePlan, quantization_for
 from framework.hardware.trainer import trainer_kwargs
 from framework.tasks.collapse import collapse_message, generation_degeneracy
 from framework.tasks.generation import generation_report
+from framework.tasks.preference_objectives import PreferenceObjective
 from framework.training.artifacts import write_run_dir
 from framework.training.best import BestWeights
 from framework.training.callbacks import Throughput, peak_memory_mib
@@ -81,14 +82,26 @@ class Job:
         return cls(cfg, run_dir, tokenizer, datamodule, module, trainer, throughput, resume)
 
     def fit(self) -> dict[str, Any]:
-        """Validate, train, validate again; return the numbers for metrics.json."""
-        before = self._evaluate()
+        """Train, then validate the base and the trained model; the numbers for metrics.json.
+
+        Nothing stands between the user and step 1 where it can wait: a method whose adapted
+        model starts as its base measures the base after training, adapter disabled; any
+        other reads the base's numbers from the cache, or validates before training once per
+        model x data x evaluation setting (framework.training.before_metrics).
+        """
+        # Preference tasks score against a reference that itself disables the adapter (nested
+        # disable_adapter() contexts re-enable it on exit): they take the cached path.
+        preference = isinstance(self.module.objective, PreferenceObjective)
+        deferred = self.module.method.starts_as_base() and not preference
+        before = None if deferred else self._before_cached_or_measured()
         if self.resume_from:
             log.info("resuming from %s", self.resume_from)
         self.trainer.fit(
             self.module, datamodule=self.datamodule, ckpt_path=self.resume_from, weights_only=True
         )
-        after = self._evaluate()
+        if before is None:
+            before = self._evaluate_base()
+        after = self._evaluate()  # last: samples.jsonl and val_report are the trained model's
         best = self._best_check(after)
         if best.get("kept_best") and best["best_step"] != int(self.trainer.global_step):
             log.info(
@@ -151,6 +164,33 @@ class Job:
             metrics=metrics,
             command=command,
         )
+
+    def _before_cached_or_measured(self) -> dict[str, float]:
+        """The before-training metrics from the cache, else a validation now (then cached)."""
+        from framework.data.cache import cache_key
+        from framework.training.before_metrics import before_key, load_before, store_before
+
+        data = self.datamodule
+        cache_dir = Path(str(self.cfg.paths.cache_dir))
+        key = before_key(self.cfg, cache_key((data.train_rows, data.val_rows), data.encoder))
+        found = load_before(cache_dir, key)
+        if found is not None:
+            return found
+        before = self._evaluate()
+        if self.trainer.is_global_zero:
+            store_before(cache_dir, key, before)
+        return before
+
+    def _evaluate_base(self) -> dict[str, float]:
+        """Validate with the adapter disabled: the untouched base's numbers."""
+        disable = getattr(self.module.net, "disable_adapter", None)
+        if not callable(disable):
+            raise RuntimeError(
+                f"method {self.module.method.name} says it starts as its base "
+                "(Capabilities.starts_as_base) but its model has no disable_adapter()"
+            )
+        with disable():
+            return self._evaluate()
 
     def _evaluate(self) -> dict[str, float]:
         self.trainer.validate(self.module, datamodule=self.datamodule, verbose=False)

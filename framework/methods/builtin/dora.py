@@ -24,6 +24,7 @@ class DoRA(LoraFamily[DoraConfig]):
     capabilities = Capabilities(
         mergeable=True,
         quantized_base=True,
+        starts_as_base=True,
         task_types=TASK_NAMES,
         description="LoRA direction update plus a learned magnitude per output feature",
     )

@@ -64,6 +64,10 @@ class LoraFamily(Method[LoraConfigT]):
             found.append(f"method.bias='{cfg.bias}' is not allowed (allowed: all, lora_only, none)")
         return found + target_module_problems(cfg.target_modules, ctx)
 
+    def starts_as_base(self) -> bool:
+        """B starts at zero; trained biases (bias=all|lora_only) change the base in place."""
+        return self.capabilities.starts_as_base and self.config.bias == "none"
+
     def apply(self, model: torch.nn.Module, ctx: ApplyContext) -> torch.nn.Module:
         from peft import LoraConfig as PeftLoraConfig
 
@@ -77,6 +81,7 @@ class LoRA(LoraFamily[LoraConfig]):
     capabilities = Capabilities(
         mergeable=True,
         quantized_base=True,
+        starts_as_base=True,
         task_types=TASK_NAMES,
         description="low-rank adapters on attention and MLP projections",
     )

@@ -38,6 +38,7 @@ def quantized_capabilities(description: str, refuses: dict[str, str]) -> Capabil
         merges_dequantized=True,
         quantized_base=True,
         requires_quantized_base=True,
+        starts_as_base=True,
         refuses_strategies=refuses,
         description=description,
     )

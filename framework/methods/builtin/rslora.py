@@ -25,6 +25,7 @@ class RsLoRA(LoraFamily[RsLoraConfig]):
     capabilities = Capabilities(
         mergeable=True,
         quantized_base=True,
+        starts_as_base=True,
         task_types=TASK_NAMES,
         description="LoRA with alpha/sqrt(r) scaling; higher ranks keep learning",
     )
