@@ -88,7 +88,7 @@ def test_a_killed_and_resumed_run_keeps_the_same_best(tmp_path: Path) -> None:
     knows the checks before the kill, so its best step, value, check count and restored weights
     are the uninterrupted run's."""
     straight = tmp_path / "straight"
-    result = run_train([*BEST, f"hydra.run.dir={straight}"], tmp_path)
+    result = run_train([*BEST, f"hydra.run.dir={straight}"], tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "preempted"
     args = [*BEST, f"hydra.run.dir={run_dir}"]
@@ -100,15 +100,15 @@ def test_a_killed_and_resumed_run_keeps_the_same_best(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900
     while not (run_dir / "checkpoints" / "step-000008.ckpt").exists():
         assert proc.poll() is None, "the run ended before its step-8 checkpoint"
         assert time.monotonic() < deadline
         time.sleep(0.02)
     proc.send_signal(signal.SIGUSR1)
-    assert proc.wait(timeout=300) == PREEMPTED_EXIT_CODE
+    assert proc.wait(timeout=900) == PREEMPTED_EXIT_CODE
     assert not (run_dir / "metrics.json").exists(), "signalled too late: the run had finished"
-    again = run_train(args, tmp_path)
+    again = run_train(args, tmp_path, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "best check restored from the checkpoint" in (run_dir / "train.log").read_text()
     a = json.loads((straight / "metrics.json").read_text())

@@ -42,7 +42,7 @@ def _losses(run_dir: Path) -> list[float]:
 @pytest.mark.e2e
 def test_auto_trains_at_the_finders_suggestion_like_a_typed_lr(tmp_path: Path) -> None:
     base = [a for a in TINY if not a.startswith("optim.lr")] + ["run.save_checkpoints=false"]
-    result = run_train([*base, "optim.lr=auto"], tmp_path / "auto")
+    result = run_train([*base, "optim.lr=auto"], tmp_path / "auto", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "LR finder: suggested optim.lr=" in result.stdout
     (run_dir,) = run_dirs(tmp_path / "auto")
@@ -55,7 +55,7 @@ def test_auto_trains_at_the_finders_suggestion_like_a_typed_lr(tmp_path: Path) -
     assert "## Learning rate" in card and "optim.lr=auto" in card
     assert (run_dir / "lr_finder.png").is_file()
     # The same run with the suggestion typed by hand: the same losses, step for step.
-    typed = run_train([*base, f"optim.lr={found!r}"], tmp_path / "typed")
+    typed = run_train([*base, f"optim.lr={found!r}"], tmp_path / "typed", timeout=900)
     assert typed.returncode == 0, typed.stderr[-3000:]
     (typed_dir,) = run_dirs(tmp_path / "typed")
     assert _losses(run_dir) == _losses(typed_dir) and len(_losses(run_dir)) == 4

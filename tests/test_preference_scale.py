@@ -51,10 +51,10 @@ def test_dpo_on_two_ddp_ranks_equals_one_process(tmp_path: Path) -> None:
     """Batch 4 in one process vs 2 x 2 on hardware=cpu_ddp: the same per-step DPO losses, the
     same held-out rewards after training, the same adapter weights."""
     steps = ["trainer.max_steps=4"]
-    single = run_train([*PREFS, *steps, "dataset.batch_size=4"], tmp_path / "one")
+    single = run_train([*PREFS, *steps, "dataset.batch_size=4"], tmp_path / "one", timeout=900)
     assert single.returncode == 0, single.stderr[-3000:]
     ranks = ["hardware=cpu_ddp", "hardware.devices=2", "dataset.batch_size=2"]
-    double = run_train([*PREFS, *steps, *ranks], tmp_path / "two")
+    double = run_train([*PREFS, *steps, *ranks], tmp_path / "two", timeout=900)
     assert double.returncode == 0, double.stderr[-3000:]
     (one,), (two,) = run_dirs(tmp_path / "one"), run_dirs(tmp_path / "two")
     expected, got = train_losses(one), train_losses(two)
@@ -80,7 +80,7 @@ def test_beta_sweep_runs_one_trial_per_beta_and_beta_scales_the_rewards(tmp_path
     same weights; the rewards (beta x log-ratio) and margins then differ by the ratio of the
     betas, while the loss before training is log 2 whatever beta."""
     args = ["-m", *PREFS, "dataset.batch_size=4", "trainer.max_steps=1", "optim.warmup_steps=0"]
-    result = run_train([*args, "task.preference.beta=0.1,1.0"], tmp_path, timeout=600)
+    result = run_train([*args, "task.preference.beta=0.1,1.0"], tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep_dir,) = [p for p in (tmp_path / "multirun").iterdir() if p.is_dir()]
     trials = sorted(p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml"))
