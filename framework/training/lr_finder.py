@@ -4,10 +4,11 @@ optim.lr=auto: the same finder first, then the run trains at its suggestion."""
 from __future__ import annotations
 
 import logging
+from copy import deepcopy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from framework.config.strict import is_auto_lr
 from framework.errors import RunAborted
@@ -78,10 +79,10 @@ def _write(run_dir: Path, result: Any, report: dict[str, Any]) -> None:
 
 
 def with_lr(cfg: DictConfig, lr: float) -> DictConfig:
-    """A copy of the run's config with optim.lr set to a number."""
-    copy = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    """A copy of the run's config (its schema types and flags kept) with optim.lr a number."""
+    copy = deepcopy(cfg)
     copy.optim.lr = float(lr)
-    return copy  # type: ignore[return-value]
+    return copy
 
 
 def resolve_auto_lr(
