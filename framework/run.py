@@ -69,7 +69,10 @@ def train(cfg: DictConfig) -> float:
             write_hydra_record(cfg, run_dir)
             if cfg.run.save_checkpoints:
                 write_fingerprint(run_dir / "checkpoints", now)
-        job = Job.from_config(cfg, plan, resume_from=resume_from)
+        from framework.training.lr_finder import resolve_auto_lr
+
+        train_cfg, lr_found = resolve_auto_lr(cfg, plan, resuming=resume_from is not None)
+        job = Job.from_config(train_cfg, plan, resume_from=resume_from)
         finished = False
         try:
             if cfg.run.find_lr:
@@ -78,7 +81,7 @@ def train(cfg: DictConfig) -> float:
                 found = find_lr(job)
                 finished = True
                 return float(found.get("suggested_lr") or float("nan"))
-            metrics = job.fit()
+            metrics = {**job.fit(), **lr_found}
             metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
             job.write(metrics, command=_command())
             finished = True

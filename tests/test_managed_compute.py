@@ -240,6 +240,7 @@ def test_kaito_rule_preset_method_input_output() -> None:
         (["method=lora", "hardware=multi_node", "hardware.num_nodes=2"], "phi3_mini", "one node"),
         (["method=lora"], "tiny", "Kaito cannot tune"),
         (["method=lora", "hydra.launcher.output_dir=/tmp/out"], "phi3_mini", "under /mnt"),
+        (["method=lora", "optim.lr=auto"], "phi3_mini", "optim.lr=auto cannot run on Kaito"),
     ],
 )
 def test_kaito_refuses_what_it_cannot_express(

@@ -161,7 +161,9 @@ class OptimConfig:
     """Optimizer and learning-rate schedule."""
 
     name: str = "adamw"  # adamw | sgd
-    lr: float = 2e-4
+    # A float, or "auto": Lightning's LR finder picks it before training (framework/config/
+    # strict.py lr_problems types it; framework/training/lr_finder.py resolves it).
+    lr: Any = 2e-4
     weight_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8

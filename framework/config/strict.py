@@ -211,10 +211,29 @@ def dataset_key_problems(cfg: DictConfig) -> list[str]:
     return []
 
 
+AUTO_LR = "auto"  # optim.lr=auto: the LR finder picks the learning rate before training
+
+
+def is_auto_lr(value: Any) -> bool:
+    """Whether optim.lr asks for the LR finder (the string `auto`)."""
+    return isinstance(value, str) and value == AUTO_LR
+
+
+def lr_problems(cfg: DictConfig) -> list[str]:
+    """optim.lr is typed Any so it can hold `auto`: any other value must be a number."""
+    value = cfg.optim.lr
+    if is_auto_lr(value) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return []
+    return [
+        f"optim.lr={value!r} must be a float (e.g. optim.lr=0.0002) or auto (the LR finder "
+        "picks it before training: optim.lr=auto)"
+    ]
+
+
 def strict_problems(cfg: DictConfig) -> list[str]:
     """Unknown keys and unresolvable values first: later checks read values."""
     found = unknown_key_problems(cfg) + resolution_problems(cfg)
     if found:
         return found
-    found = finite_problems(cfg)
+    found = finite_problems(cfg) + lr_problems(cfg)
     return found + cross_field_problems(cfg) + name_problems(cfg) + dataset_key_problems(cfg)

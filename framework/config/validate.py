@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from framework.builders.method import apply_context, build_method
 from framework.config.schema import CHOICES
-from framework.config.strict import strict_problems
+from framework.config.strict import is_auto_lr, strict_problems
 from framework.config.task_checks import preference_problems, recipe_problems
 from framework.errors import allowed_list, did_you_mean
 from framework.hardware.checks import hardware_problems, method_strategy_problems
@@ -52,6 +52,8 @@ def range_problems(cfg: DictConfig) -> list[str]:
         ("dataset.eval_batch_size", cfg.dataset.eval_batch_size, 1, 10**6, True),
         ("dataset.val_fraction", cfg.dataset.val_fraction, 0.0, 0.9, False),
     ]
+    if is_auto_lr(cfg.optim.lr):  # the LR finder's suggestion lies in its own sweep range
+        checks = checks[1:]
     found = []
     for key, value, low, high, inclusive_low in checks:
         ok = (low <= value if inclusive_low else low < value) and value <= high

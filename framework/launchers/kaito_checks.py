@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig
 
+from framework.config.strict import is_auto_lr
 from framework.errors import allowed_list
 from framework.launchers.kaito import (
     DNS_LABEL,
@@ -40,6 +41,11 @@ def config_problems(cfg: DictConfig) -> list[str]:
             f"hardware={cfg.hardware.name} (strategy {strategy}) cannot run on Kaito: its tuning "
             "job trains with Hugging Face Trainer's DDP and takes no DeepSpeed or FSDP settings; "
             "use hardware=single_gpu or multi_gpu (Kaito uses every GPU of resource.instanceType)"
+        )
+    if is_auto_lr(cfg.optim.lr):
+        found.append(
+            "optim.lr=auto cannot run on Kaito: its tuning job takes a fixed learning rate; run "
+            "train.py run.find_lr=true here and pass its suggestion as optim.lr=<number>"
         )
     nodes = cfg.hardware.num_nodes
     if str(nodes) != "1" and str(nodes) != "auto":

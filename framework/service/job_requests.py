@@ -115,10 +115,24 @@ def build_overrides(
     line.append(f"hydra.run.dir={run_dir}")
     cfg = compose_check(config_dir, line)
     if hp["learning_rate_multiplier"] != "auto":
+        _multiplier_needs_a_number(cfg.optim.lr)
         lr = float(cfg.optim.lr) * float(hp["learning_rate_multiplier"])
         line.insert(-1, f"optim.lr={lr!r}")
         compose_check(config_dir, line)
     return line
+
+
+def _multiplier_needs_a_number(lr: Any) -> None:
+    """learning_rate_multiplier scales a number: optim.lr=auto (the LR finder) has none yet."""
+    from framework.config.strict import is_auto_lr
+
+    if is_auto_lr(lr):
+        raise api_error(
+            400,
+            "hyperparameters.learning_rate_multiplier needs a numeric optim.lr; with "
+            "optim.lr=auto the LR finder picks the rate: leave the multiplier at auto",
+            "hyperparameters.learning_rate_multiplier",
+        )
 
 
 def required_field(body: dict[str, Any], key: str) -> str:

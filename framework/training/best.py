@@ -88,6 +88,45 @@ class BestWeights(pl.Callback):
                 params[name].copy_(saved.to(params[name].device))
         return True
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to keep the same best: saved in every checkpoint (Lightning
+        calls this when it writes one), with the best check's weights when keep=True."""
+        return {
+            "metric": self.metric,
+            "best_value": self.best_value,
+            "best_step": self.best_step,
+            "checks": [[step, value] for step, value in self.checks],
+            "stale_checks": self.stale_checks,
+            "stopped_early_at": self.stopped_early_at,
+            "weights": self._weights,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue from a checkpoint's best check, patience counter and weights. A checkpoint
+        that tracked another metric (run.keep_best changed with run.resume_changes=allow) is
+        not comparable: tracking starts over, and the log says so."""
+        if state_dict.get("metric") != self.metric:
+            log.warning(
+                "the checkpoint tracked the best %s, this run tracks %s: best check starts over",
+                state_dict.get("metric"),
+                self.metric,
+            )
+            return
+        self.best_value = state_dict["best_value"]
+        self.best_step = state_dict["best_step"]
+        self.checks = [(int(step), float(value)) for step, value in state_dict["checks"]]
+        self.stale_checks = int(state_dict["stale_checks"])
+        self.stopped_early_at = state_dict["stopped_early_at"]
+        self._weights = state_dict["weights"] if self.keep else None
+        log.info(
+            "best check restored from the checkpoint: %s=%s at step %s (%d checks, %d stale)",
+            self.metric,
+            self.best_value,
+            self.best_step,
+            len(self.checks),
+            self.stale_checks,
+        )
+
     def report(self) -> dict[str, Any]:
         """best_step, best_metric, best_value and early stopping, for metrics.json."""
         if self.best_step is None:

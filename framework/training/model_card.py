@@ -34,6 +34,7 @@ def model_card(
         if not isinstance(v, (dict, list)) and not k.startswith("collapse_")
     )
     quality = _collapse_section(metrics) + _best_section(metrics) + _per_class_section(metrics)
+    quality += _preference_section(metrics) + _lr_section(metrics)
     load = (
         "from peft import PeftModel\n"
         f"model = PeftModel.from_pretrained(base_model, '{weights_dir}')"
@@ -125,6 +126,60 @@ def _per_class_section(metrics: dict[str, Any]) -> str:
 
 | class | precision | recall | F1 | support |
 |---|---|---|---|---|
+{table}
+
+"""
+
+
+def _lr_section(metrics: dict[str, Any]) -> str:
+    """optim.lr=auto: the learning rate the LR finder picked, and where its sweep is."""
+    if not metrics.get("lr_auto"):
+        return ""
+    return (
+        f"## Learning rate\n\nTrained at optim.lr={_fmt(metrics['lr_found'])}, the LR "
+        "finder's suggestion (optim.lr=auto): `lr_finder.json` holds the sweep.\n\n"
+        "![LR finder](lr_finder.png)\n\n"
+    )
+
+
+# Preference tasks' held-out metrics (framework.tasks.preference_objectives), in card order.
+PREFERENCE_METRICS = (
+    ("reward_accuracy", "share of pairs whose chosen reply gets the higher implicit reward"),
+    ("reward_margin", "mean chosen reward minus mean rejected reward"),
+    ("rewards_chosen", "mean implicit reward of the chosen replies"),
+    ("rewards_rejected", "mean implicit reward of the rejected replies"),
+    ("logps_chosen", "mean summed log-probability of the chosen replies"),
+    ("logps_rejected", "mean summed log-probability of the rejected replies"),
+    (
+        "logp_accuracy",
+        "share of pairs where the model gives the chosen reply the higher "
+        "per-token log-probability",
+    ),
+    ("log_odds_ratio", "ORPO: log odds of the chosen reply over the rejected one"),
+    ("nll_chosen", "ORPO: per-token negative log-likelihood of the chosen reply"),
+    ("kl", "KTO: the batch's KL reference point"),
+)
+
+
+def _preference_section(metrics: dict[str, Any]) -> str:
+    """Preference tasks: reward accuracy, margin, chosen/rejected rewards and log-probabilities
+    on the held-out pairs, before and after training."""
+    if "val_reward_accuracy_after" not in metrics:
+        return ""
+    rows = [
+        f"| {name} | {_fmt(metrics.get(f'val_{name}_before'))} "
+        f"| {_fmt(metrics[f'val_{name}_after'])} | {meaning} |"
+        for name, meaning in PREFERENCE_METRICS
+        if f"val_{name}_after" in metrics
+    ]
+    table = "\n".join(rows)
+    return f"""## Preference metrics (held-out pairs)
+
+Rewards are beta times the log-ratio to the reference model (DPO, KTO) or beta times the mean
+token log-probability (SimPO, ORPO); before training every DPO/KTO reward is 0 (accuracy 0.5).
+
+| metric | before | after | meaning |
+|---|---|---|---|
 {table}
 
 """
