@@ -107,8 +107,11 @@ class FineTuneModule(pl.LightningModule):
 
             attach_reference(self, self.objective)
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.method.on_train_step_end(self.net, self.global_step)
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """The method's per-step work (AdaLoRA's rank allocation) right after the step: before
+        the callbacks' on_train_batch_end, so a checkpoint taken there holds its result."""
+        super().optimizer_step(*args, **kwargs)
+        self.method.on_train_step_end(self.net, self.global_step + 1)  # counted after this hook
 
     def validation_step(
         self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
@@ -161,6 +164,7 @@ class FineTuneModule(pl.LightningModule):
         state = checkpoint["state_dict"]
         checkpoint["state_dict"] = {k: v for k, v in state.items() if k in trainable}
         checkpoint["rng"] = capture_rng()
+        checkpoint["method_state"] = self.method.checkpoint_state(self.net)
         table = getattr(getattr(self.objective, "reference", None), "table", None)
         if table is not None:  # precomputed reference log-probabilities (preference tasks)
             checkpoint["reference_logps"] = table
@@ -168,6 +172,8 @@ class FineTuneModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "rng" in checkpoint:
             restore_rng(checkpoint["rng"])
+        if "method_state" in checkpoint:
+            self.method.load_checkpoint_state(self.net, checkpoint["method_state"])
         if "reference_logps" in checkpoint and isinstance(self.objective, PreferenceObjective):
             from framework.training.reference import Precomputed
 
