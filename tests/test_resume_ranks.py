@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from framework.training.checkpointing import checkpoint_name, readable
 from tests.helpers import ROOT, TINY, run_train
+from tests.test_resume_compat import snapshot
 
 pytestmark = pytest.mark.e2e  # every test here starts a subprocess
 
@@ -68,12 +69,24 @@ def kill_9_after_first_checkpoint(args: list[str], run_dir: Path) -> None:
     assert not (run_dir / "metrics.json").exists(), "killed too late: the run had finished"
 
 
-def assert_resume_is_exact(preset: str, tmp_path: Path) -> None:
+def assert_one_rank_is_refused(args: list[str], run_dir: Path) -> None:
+    """Resuming a two-rank checkpoint with one rank: exit 2 before anything is written."""
+    before = snapshot(run_dir)
+    one = run_train([*args, "hardware.devices=1", f"hydra.run.dir={run_dir}"], run_dir.parent)
+    assert one.returncode == 2, one.stderr[-3000:]
+    assert "written by 2 rank(s) (processes) and this run has 1" in one.stderr
+    assert "Traceback" not in one.stderr
+    assert snapshot(run_dir) == before
+
+
+def assert_resume_is_exact(preset: str, tmp_path: Path, fewer_ranks: bool = False) -> None:
     args = [*ARGS, f"hardware={preset}"]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     result = run_train([*args, f"hydra.run.dir={straight}"], tmp_path, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr[-3000:]
     kill_9_after_first_checkpoint(args, killed)
+    if fewer_ranks:
+        assert_one_rank_is_refused(args, killed)
     again = run_train([*args, f"hydra.run.dir={killed}"], tmp_path, timeout=TIMEOUT)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming from" in (killed / "train.log").read_text()
@@ -91,7 +104,8 @@ def assert_resume_is_exact(preset: str, tmp_path: Path) -> None:
 
 
 def test_kill_9_of_two_ddp_ranks_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
-    assert_resume_is_exact("cpu_ddp", tmp_path)
+    """Also: the same checkpoint resumed with one rank is refused, naming both counts."""
+    assert_resume_is_exact("cpu_ddp", tmp_path, fewer_ranks=True)
 
 
 @pytest.mark.slow
