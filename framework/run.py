@@ -64,7 +64,7 @@ def train(cfg: DictConfig) -> float:
     with exclusive_run_dir(run_dir), ranks_join_this_run(str(run_dir)):
         resume_from = resume_checkpoint(str(cfg.run.resume), run_dir)
         if is_rank_zero_launch():
-            now = fingerprint(cfg)  # hashes the data file: once per attempt
+            now = fingerprint(cfg, plan.world_size)  # hashes the data file: once per attempt
             check_resume(cfg, resume_from, run_dir, now)  # before anything is written
             write_hydra_record(cfg, run_dir)
             if cfg.run.save_checkpoints:

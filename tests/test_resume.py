@@ -43,9 +43,12 @@ def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "run"
 
 
-def interrupt_after_first_checkpoint(run_dir: Path, signum: int) -> int:
-    """Start RESUMABLE in run_dir, send `signum` once step 4 is checkpointed; return exit code."""
-    args = [*RESUMABLE, f"hydra.run.dir={run_dir}"]
+def interrupt_after_first_checkpoint(
+    run_dir: Path, signum: int, run_args: list[str] = RESUMABLE
+) -> int:
+    """Start `run_args` in run_dir, send `signum` once step 4 is checkpointed; return the exit
+    code."""
+    args = [*run_args, f"hydra.run.dir={run_dir}"]
     env = {**os.environ, "HYDRATUNE_OUTPUT": str(run_dir.parent)}
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *args],

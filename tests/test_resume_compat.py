@@ -40,8 +40,9 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["method=dora"], "method.name"),
         (["dataset.limit=48"], "dataset.limit"),
         (["optim.lr=0.02"], "run.resume_changes=allow"),
+        (["hardware=cpu_ddp"], "written by 1 rank(s) (processes) and this run has 2"),
     ],
-    ids=["alpha", "dora", "data", "lr"],
+    ids=["alpha", "dora", "data", "lr", "ranks"],
 )
 def test_an_incompatible_resume_exits_2_before_writing(
     finished: Path, change: list[str], expected: str

@@ -84,6 +84,15 @@ class Method(Generic[ConfigT]):
     def on_train_step_end(self, model: torch.nn.Module, step: int) -> None:
         """Hook for methods that need per-step work (e.g. AdaLoRA budget allocation)."""
 
+    def checkpoint_state(self, model: torch.nn.Module) -> dict[str, Any]:
+        """State the method keeps outside the weights and optimizer (e.g. AdaLoRA's rank
+        allocator), saved in every checkpoint so a resume continues exactly: tensors, lists and
+        plain values only (checkpoints load with weights_only=True). None by default."""
+        return {}
+
+    def load_checkpoint_state(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
+        """Restore what checkpoint_state saved (called on resume, after the model is built)."""
+
     def merge(self, model: torch.nn.Module) -> torch.nn.Module:
         """Fold the trained adapter into the base weights; return the plain model."""
         if not self.capabilities.mergeable:

@@ -20,7 +20,7 @@ from framework.training.optim import (
     trainable_groups,
     with_head_lr,
 )
-from framework.training.rng import capture_rng, restore_rng
+from framework.training.rng import capture_rng_of_every_rank, restore_rng, restore_rng_of_this_rank
 
 EVAL_SPLITS = ("val", "train_eval")  # the order of TaskDataModule.val_dataloader()
 
@@ -107,8 +107,11 @@ class FineTuneModule(pl.LightningModule):
 
             attach_reference(self, self.objective)
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.method.on_train_step_end(self.net, self.global_step)
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """The method's per-step work (AdaLoRA's rank allocation) right after the step: before
+        the callbacks' on_train_batch_end, so a checkpoint taken there holds its result."""
+        super().optimizer_step(*args, **kwargs)
+        self.method.on_train_step_end(self.net, self.global_step + 1)  # counted after this hook
 
     def validation_step(
         self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
@@ -160,14 +163,19 @@ class FineTuneModule(pl.LightningModule):
         trainable = {n for n, p in self.named_parameters() if p.requires_grad}
         state = checkpoint["state_dict"]
         checkpoint["state_dict"] = {k: v for k, v in state.items() if k in trainable}
-        checkpoint["rng"] = capture_rng()
+        checkpoint["rng_ranks"] = capture_rng_of_every_rank()  # each rank its own
+        checkpoint["method_state"] = self.method.checkpoint_state(self.net)
         table = getattr(getattr(self.objective, "reference", None), "table", None)
         if table is not None:  # precomputed reference log-probabilities (preference tasks)
             checkpoint["reference_logps"] = table
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "rng" in checkpoint:
+        if "rng_ranks" in checkpoint:
+            restore_rng_of_this_rank(checkpoint["rng_ranks"])
+        elif "rng" in checkpoint:  # written before every rank's state was kept
             restore_rng(checkpoint["rng"])
+        if "method_state" in checkpoint:
+            self.method.load_checkpoint_state(self.net, checkpoint["method_state"])
         if "reference_logps" in checkpoint and isinstance(self.objective, PreferenceObjective):
             from framework.training.reference import Precomputed
 

@@ -3,6 +3,8 @@ fingerprint of what shaped its trained state; a resume compares it before anythi
 
 - keys that shape the trained state or the data position (model, method, task, optimizer
   type, the data and how it is read, the DeepSpeed/FSDP layout): a difference is refused;
+- the number of ranks (processes) that wrote the checkpoint: another count is refused with
+  its own message (sharded optimizer states and each rank's data position are per rank);
 - every other hyperparameter (learning rate, max_steps, ...): a difference is refused unless
   run.resume_changes=allow, and then recorded in the run dir's resume_history.jsonl;
 - where the run writes and how it reports (paths, logger, progress bar, run.resume itself)
@@ -73,7 +75,10 @@ FREE = (
     "dataset.eval_batch_size",
     "hardware.name",
     "hardware.description",
+    "hardware.devices",  # these two as the resolved number of ranks: WORLD_SIZE
+    "hardware.num_nodes",
 )
+WORLD_SIZE = "hardware.world_size"
 
 
 def _matches(key: str, prefixes: tuple[str, ...]) -> bool:
@@ -95,8 +100,9 @@ def data_digest(cfg: DictConfig) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(cfg: DictConfig) -> dict[str, str]:
-    """Every config key that a resume may not change freely, as JSON text, plus the data's hash."""
+def fingerprint(cfg: DictConfig, world_size: int) -> dict[str, str]:
+    """Every config key that a resume may not change freely, as JSON text, plus the data's hash
+    and the number of ranks (`world_size`, from the run's resolved hardware plan)."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     found = {
         key: json.dumps(value, sort_keys=True)
@@ -104,6 +110,7 @@ def fingerprint(cfg: DictConfig) -> dict[str, str]:
         if not _matches(key, FREE) and not key.startswith("hydra.")
     }
     found["data.sha256"] = json.dumps(data_digest(cfg))
+    found[WORLD_SIZE] = json.dumps(world_size)
     return found
 
 
@@ -161,6 +168,8 @@ def check_resume(
             "older hydratune?). Start over with run.resume=never, or use another run dir"
         )
     recorded = json.loads(recorded_file.read_text())
+    check_world_size(checkpoint, recorded.pop(WORLD_SIZE, None), now)
+    now = {k: v for k, v in now.items() if k != WORLD_SIZE}
     changed = sorted(k for k in set(recorded) | set(now) if recorded.get(k) != now.get(k))
     shaping = [k for k in changed if _matches(k, SHAPING)]
     shown = [
@@ -178,3 +187,18 @@ def check_resume(
         }
         with (run_dir / HISTORY_FILE).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def check_world_size(checkpoint: Path, recorded: str | None, now: dict[str, str]) -> None:
+    """Refuse a checkpoint written by another number of ranks (`recorded`: its fingerprint's
+    JSON value; None for a fingerprint from before it was recorded, which is not compared)."""
+    if recorded is None or recorded == now[WORLD_SIZE]:
+        return
+    old, new = json.loads(recorded), json.loads(now[WORLD_SIZE])
+    raise UserError(
+        f"cannot resume from {checkpoint}: it was written by {old} rank(s) (processes) and this "
+        f"run has {new}. Each rank's data position (and, under DeepSpeed ZeRO or FSDP, its "
+        "shard of the optimizer states) belongs to that count, so the run would not continue "
+        f"where it stopped. Resume with {old} rank(s) (hardware.devices x hardware.num_nodes = "
+        f"{old}), or start this run over with run.resume=never (or use another run.name)"
+    )

@@ -37,3 +37,25 @@ def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def capture_rng_of_every_rank() -> list[dict[str, Any]]:
+    """capture_rng() of every rank, in rank order (a collective: every rank must call it, as
+    every rank does when Lightning saves a checkpoint); one entry in a single process."""
+    import torch.distributed as dist
+
+    state = capture_rng()
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [state]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, state)
+    return gathered
+
+
+def restore_rng_of_this_rank(states: list[dict[str, Any]]) -> None:
+    """Restore this rank's entry of capture_rng_of_every_rank() (the resume check ensures the
+    number of ranks is the one that saved them)."""
+    import torch.distributed as dist
+
+    rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    restore_rng(states[rank])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from framework.config.schema import MethodConfig
 from framework.methods.base import ApplyContext, Capabilities, Method
@@ -19,6 +19,9 @@ from framework.tasks.registry import TASK_NAMES
 
 if TYPE_CHECKING:
     import torch
+
+# RankAllocator's per-parameter importance scores (PEFT's names).
+ALLOCATOR_SCORES = ("ipt", "exp_avg_ipt", "exp_avg_unc")
 
 
 @dataclass
@@ -97,3 +100,30 @@ class AdaLoRA(Method[AdaLoraConfig]):
 
     def on_train_step_end(self, model: torch.nn.Module, step: int) -> None:
         model.base_model.update_and_allocate(step)  # type: ignore[union-attr,operator]
+
+    def checkpoint_state(self, model: torch.nn.Module) -> dict[str, Any]:
+        """The rank allocator's importance scores (their moving averages drive every later
+        pruning) and the rank pattern (the mask the final phase keeps applying). The budget
+        schedule is a function of the step and the config, which the checkpoint also holds."""
+        tuner, config = _tuner_and_config(model)
+        allocator = tuner.rankallocator
+        scores = {
+            name: {k: v.detach().cpu().clone() for k, v in getattr(allocator, name).items()}
+            for name in ALLOCATOR_SCORES
+        }
+        return {**scores, "rank_pattern": dict(config.rank_pattern or {})}
+
+    def load_checkpoint_state(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
+        tuner, config = _tuner_and_config(model)
+        allocator = tuner.rankallocator
+        params = dict(tuner.model.named_parameters())
+        for name in ALLOCATOR_SCORES:
+            saved = state[name]
+            setattr(allocator, name, {k: v.to(params[k].device) for k, v in saved.items()})
+        config.rank_pattern = dict(state["rank_pattern"]) or None
+
+
+def _tuner_and_config(model: torch.nn.Module) -> tuple[Any, Any]:
+    """PEFT's AdaLoraModel (holding the rank allocator) and the trained adapter's config."""
+    tuner: Any = model.base_model
+    return tuner, tuner.peft_config[tuner.trainable_adapter_name]
