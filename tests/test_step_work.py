@@ -122,3 +122,33 @@ def test_softcapped_head_matches_the_full_forward() -> None:
         want = model(**batch).loss
         loss_sum, count = Objective().loss_sum(model, batch)
     assert (loss_sum / count).item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_packed_loss_per_example_equals_the_unpacked_loss() -> None:
+    """Packed rows (best fit, position ids, SDPA with the block-diagonal mask transformers
+    builds from them): every labelled token's loss equals its loss unpacked, padded in a batch."""
+    from framework.data.collate import pad_batch
+    from framework.data.packing import pack
+    from framework.data.render import Encoded
+
+    model = tiny()
+    assert model.config._attn_implementation == "sdpa"
+    gen = torch.Generator().manual_seed(1)
+    examples = []
+    for n, prompt in ((9, 3), (5, 2), (7, 4), (11, 5), (4, 1)):
+        ids = torch.randint(1, 64, (n,), generator=gen).tolist()
+        examples.append(Encoded(ids, [IGNORE_INDEX] * prompt + ids[prompt:], False))
+    packed = pack(examples, block=16)
+    assert len(packed) == 3 and all(p.position_ids for p in packed)
+    objective = Objective()
+    with torch.no_grad():
+        batch = pad_batch(packed, 0)
+        nll, _ = labelled_token_nll(model, objective.inputs(batch), batch["labels"])
+        alone = pad_batch(examples, 0)
+        want_nll, _ = labelled_token_nll(model, objective.inputs(alone), alone["labels"])
+    got = sorted(round(float(x), 4) for x in nll)
+    want = sorted(round(float(x), 4) for x in want_nll)
+    assert got == pytest.approx(want, abs=2e-4)
+    assert float(nll.sum()) == pytest.approx(float(want_nll.sum()), rel=1e-5)
+    assert batch["token_count"] == alone["token_count"] == 36
+    assert batch["label_count"] == alone["label_count"] == 21 == len(nll)

@@ -79,6 +79,12 @@ def split_lm(net: torch.nn.Module) -> SplitLM | None:
     return SplitLM(decoder, head, float(softcap) if softcap else None)
 
 
+def uses_flash_attention(net: torch.nn.Module) -> bool:
+    """Whether the model attends with a FlashAttention kernel (varlen from position ids)."""
+    implementation = getattr(getattr(net, "config", None), "_attn_implementation", None)
+    return str(implementation or "").startswith("flash")
+
+
 def shifted_targets(labels: torch.Tensor) -> torch.Tensor:
     """The target of each position: the next position's label (the last position: none)."""
     return torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
@@ -92,6 +98,12 @@ def labelled_token_nll(
     targets = shifted_targets(labels)
     keep = targets != IGNORE_INDEX
     rows = keep.nonzero()[:, 0]
+    if "position_ids" in inputs and labels.size(0) > 1 and uses_flash_attention(net):
+        # FlashAttention reads packed sequences from position ids only in a single row: flatten
+        # (each example's first label is masked, so no row's last token targets the next row).
+        inputs = {k: v.reshape(1, -1) if torch.is_tensor(v) else v for k, v in inputs.items()}
+        targets, keep = targets.reshape(1, -1), keep.reshape(1, -1)
+        labels = labels.reshape(1, -1)
     split = split_lm(net)
     if split is None:
         logits = net(**inputs).logits[:, -labels.size(1) :]  # prompt methods prepend tokens
