@@ -204,11 +204,20 @@ def encoded(ids: list[int], answer_from: int) -> Encoded:
 def test_pack_restarts_positions_and_keeps_prompt_masking() -> None:
     a, b, c = encoded([1, 2, 3], 1), encoded([4, 5], 1), encoded([6, 7, 8, 9], 2)
     packed = pack([a, b, c], block=6)
-    assert [p.input_ids for p in packed] == [[1, 2, 3, 4, 5], [6, 7, 8, 9]]
-    assert packed[0].position_ids == [0, 1, 2, 0, 1]
-    # b's first token is never a target of a's last one; masked prompt tokens stay masked.
-    assert packed[0].labels == [IGNORE_INDEX, 2, 3, IGNORE_INDEX, 5]
-    assert packed[1].labels == [IGNORE_INDEX, IGNORE_INDEX, 8, 9]
+    # Best fit, longest first: c opens a sequence, a does not fit beside it, b fills c's.
+    assert [p.input_ids for p in packed] == [[6, 7, 8, 9, 4, 5], [1, 2, 3]]
+    assert packed[0].position_ids == [0, 1, 2, 3, 0, 1]
+    # b's first token is never a target of c's last one; masked prompt tokens stay masked.
+    assert packed[0].labels == [IGNORE_INDEX, IGNORE_INDEX, 8, 9, IGNORE_INDEX, 5]
+    assert packed[1].labels == [IGNORE_INDEX, 2, 3]
+
+
+def test_pack_fills_sequences_that_in_order_packing_leaves_half_empty() -> None:
+    """40, 40, 24, 24 tokens at block 64: two full sequences (in order it took three)."""
+    rows = [encoded(list(range(1, n + 1)), 1) for n in (40, 40, 24, 24)]
+    packed = pack(rows, block=64)
+    assert [len(p.input_ids) for p in packed] == [64, 64]
+    assert [p.position_ids for p in packed] == [[*range(40), *range(24)]] * 2
 
 
 def test_padding_ratio() -> None:

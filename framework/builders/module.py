@@ -53,6 +53,7 @@ def build_module(
     from framework.tasks.objectives import build_objective
     from framework.tasks.registry import task_spec
     from framework.training.module import FineTuneModule
+    from framework.training.step_options import StepOptions
 
     task = str(cfg.task.name)
     return FineTuneModule(
@@ -77,5 +78,9 @@ def build_module(
             generate_rows=int(cfg.task.generate_rows),
             max_new_tokens=int(cfg.task.max_new_tokens),
             method_name=str(cfg.method.name),
+        ),
+        step_options=StepOptions(
+            gradient_checkpointing=bool(cfg.trainer.gradient_checkpointing),
+            compile=bool(cfg.trainer.compile),
         ),
     )

@@ -103,13 +103,13 @@ def build_callbacks(cfg: DictConfig, run_dir: Path) -> tuple[list[pl.Callback], 
     callbacks: list[pl.Callback] = [
         throughput,
         DataPosition(),
-        FiniteLossGuard(checkpoints),
+        FiniteLossGuard(checkpoints, int(cfg.trainer.log_every_n_steps)),
         Preemption(checkpoints),
     ]
     if checkpoints is not None:
         callbacks.append(checkpoints)
     if cfg.trainer.enable_progress_bar:
-        callbacks.append(StepProgressBar(throughput))
+        callbacks.append(StepProgressBar(throughput, int(cfg.trainer.log_every_n_steps)))
     if cfg.run.step_times:
         callbacks.append(StepTimes(run_dir / "step_times.csv"))
     callbacks.append(best_weights(cfg.run))

@@ -97,7 +97,11 @@ class DatasetConfig:
     system_prompt: str | None = None
     train_on_prompt: bool = False
     train_on: str = "all"  # chat rows: all (every assistant turn) | last_turn (the final reply)
-    packing: bool = False  # causal LM: several examples per sequence, no cross-attention
+    # causal LM: several examples per sequence (best fit into max_length), position ids restart
+    # per example, no cross-attention (docs/performance.md)
+    packing: bool = False
+    # batches of similar length (less padding): rows sorted by length within shuffled windows
+    group_by_length: bool = False
     max_length: int = 128
     val_fraction: float = 0.05
     val_max_rows: int | None = 64
@@ -154,13 +158,17 @@ class TrainerConfig:
     limit_val_batches: float | None = None
     enable_progress_bar: bool = True
     deterministic: bool = False
+    # Recompute activations in backward (less memory, ~30% more compute); every method.
+    gradient_checkpointing: bool = False
+    # torch.compile each transformer block (docs/performance.md: measured, CUDA mainly).
+    compile: bool = False
 
 
 @dataclass
 class OptimConfig:
     """Optimizer and learning-rate schedule."""
 
-    name: str = "adamw"  # adamw | sgd
+    name: str = "adamw"  # adamw | sgd | adamw_8bit | paged_adamw_8bit (bitsandbytes)
     # A float, or "auto": Lightning's LR finder picks it before training (framework/config/
     # strict.py lr_problems types it; framework/training/lr_finder.py resolves it).
     lr: Any = 2e-4
@@ -245,6 +253,8 @@ BUNDLED_CORPORA = (
     "iso_entities",
 )
 
+OPTIMIZER_NAMES = ("adamw", "sgd", "adamw_8bit", "paged_adamw_8bit")
+
 CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     "hardware": HARDWARE_CHOICES,
     "dataset": {
@@ -255,7 +265,7 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "task": {"name": TASK_NAMES},
     "run": {"resume_changes": ("refuse", "allow")},
-    "optim": {"name": ("adamw", "sgd"), "scheduler": ("constant", "linear", "cosine")},
+    "optim": {"name": OPTIMIZER_NAMES, "scheduler": ("constant", "linear", "cosine")},
     "logger": {
         "backend": ("csv", "tensorboard", "wandb"),
         "wandb_mode": ("offline", "online", "disabled"),

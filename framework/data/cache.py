@@ -19,7 +19,7 @@ from framework.data.rows import Row
 log = logging.getLogger(__name__)
 
 # Bump when an encoder's output changes for the same rows, settings and tokenizer.
-ENCODER_VERSION = 2  # 2: chat masks derived from inference prompts
+ENCODER_VERSION = 3  # 2: chat masks derived from inference prompts; 3: best-fit packing
 EXAMPLE_TYPES: dict[str, type[Any]] = {
     "Encoded": Encoded,
     "Classified": Classified,

@@ -1,4 +1,4 @@
-"""Per-task encoders: rows -> token ids and targets, and the collate that pads a batch."""
+"""Per-task encoders: rows -> token ids and targets (framework.data.collate pads batches)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from framework.data.collate import pad_batch
 from framework.data.packing import pack, padding_ratio
 from framework.data.render import IGNORE_INDEX, Encoded, chat_examples, encode_pieces
 from framework.data.rows import (
@@ -57,33 +58,6 @@ def as_chat(row: Row) -> ChatRow:
         answer = row.answers[0][0]
         return ChatRow((("user", prompt), ("assistant", answer)), row.origin, answer)
     raise UserError(f"{row.origin}: a {type(row).__name__} cannot be rendered as a conversation")
-
-
-def pad_batch(
-    batch: Sequence[Encoded], pad_id: int, extra: dict[str, torch.Tensor] | None = None
-) -> dict[str, torch.Tensor]:
-    """Right-pad token rows; padding gets no attention and no loss.
-
-    Packed rows carry position ids instead of a 2-D mask: transformers then masks attention
-    block-diagonally per example (pads form their own block and carry no loss).
-    """
-    width = max(len(e.input_ids) for e in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    packed = batch[0].position_ids is not None
-    positions = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, e in enumerate(batch):
-        n = len(e.input_ids)
-        ids[i, :n] = torch.tensor(e.input_ids)
-        labels[i, :n] = torch.tensor(e.labels)
-        mask[i, :n] = 1
-        if e.position_ids is not None:
-            positions[i, :n] = torch.tensor(e.position_ids)
-    out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    if packed:
-        out["position_ids"] = positions
-    return out | (extra or {})
 
 
 class CausalEncoder:
@@ -192,6 +166,7 @@ class LabelEncoder:
         rows = [Encoded(b.input_ids, [IGNORE_INDEX] * len(b.input_ids), b.truncated) for b in batch]
         padded = pad_batch(rows, int(self.tokenizer.pad_token_id))
         padded["labels"] = torch.tensor([b.label for b in batch], dtype=torch.long)
+        padded["label_count"] = len(batch)
         return padded
 
 
@@ -302,6 +277,7 @@ class SpanEncoder:
         rows = [Encoded(b.input_ids, b.token_type_ids, False) for b in batch]
         padded: dict[str, Any] = pad_batch(rows, int(self.tokenizer.pad_token_id))
         types = padded.pop("labels").clamp(min=0)
+        padded["label_count"] = 0  # span heads: start/end positions, no token labels
         if self.token_types:
             padded["token_type_ids"] = types
         padded["start_positions"] = torch.tensor([b.start for b in batch], dtype=torch.long)

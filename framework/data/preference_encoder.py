@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from framework.data.encoders import EncodeStats, pad_batch
+from framework.data.collate import pad_batch
+from framework.data.encoders import EncodeStats
 from framework.data.packing import padding_ratio
 from framework.data.render import IGNORE_INDEX, Encoded, chat_examples
 from framework.data.rows import (

@@ -9,6 +9,7 @@ import torch
 
 from framework.data.render import IGNORE_INDEX
 from framework.tasks import metrics
+from framework.tasks.lm_head import labelled_token_nll
 from framework.tasks.preference import PreferenceSpec
 from framework.tasks.registry import task_spec
 
@@ -43,7 +44,8 @@ class Objective:
         self.store: list[dict[str, list[Any]]] = [{} for _ in range(self.splits)]
 
     def inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Keyword arguments of the model's forward for a batch."""
+        """Keyword arguments of the model's forward for a batch (no KV cache: training and
+        scoring forwards never decode)."""
         if "position_ids" in batch:
             # Packed: with no 2-D mask and no cache, transformers builds a block-diagonal
             # causal mask from the restarting position ids (no attention across examples).
@@ -52,15 +54,21 @@ class Objective:
                 "position_ids": batch["position_ids"],
                 "use_cache": False,
             }
-        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        return {
+            "input_ids": batch["input_ids"],
+            "attention_mask": batch["attention_mask"],
+            "use_cache": False,
+        }
 
     def logits(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         logits: torch.Tensor = net(**self.inputs(batch)).logits
         return logits[:, -batch["input_ids"].size(1) :]  # prompt methods prepend virtual tokens
 
     def loss_sum(self, net: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, Any]:
-        """(summed loss, number of loss terms) of a batch."""
-        return token_loss_sum(self.logits(net, batch), batch["labels"])
+        """(summed loss, number of loss terms) of a batch: the LM head and the cross-entropy
+        run on the labelled positions only (framework.tasks.lm_head)."""
+        nll, _ = labelled_token_nll(net, self.inputs(batch), batch["labels"])
+        return nll.sum(), (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
 
     def eval_step(
         self, net: torch.nn.Module, batch: dict[str, Any], split: int

@@ -10,6 +10,7 @@ import torch
 
 from framework.data.render import IGNORE_INDEX
 from framework.tasks import preference
+from framework.tasks.lm_head import labelled_token_nll
 from framework.tasks.objectives import Objective
 from framework.tasks.preference import PreferenceSpec
 
@@ -41,22 +42,22 @@ class PreferenceObjective(Objective):
         return cls()
 
     def inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
-        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        return {
+            "input_ids": batch["input_ids"],
+            "attention_mask": batch["attention_mask"],
+            "use_cache": False,
+        }
 
     def sequence_logps(
         self, net: torch.nn.Module, batch: dict[str, Any]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per sequence: the summed log-probability of its reply tokens, and their count."""
-        logits = self.logits(net, batch)[:, :-1, :].float()
-        labels = batch["labels"][:, 1:]
-        keep = labels != IGNORE_INDEX
-        token_logps = -torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)),
-            labels.reshape(-1),
-            ignore_index=IGNORE_INDEX,
-            reduction="none",
-        ).view(labels.shape)
-        return token_logps.sum(-1), keep.sum(-1)
+        """Per sequence: the summed log-probability of its reply tokens, and their count (the
+        LM head runs on the reply positions only: framework.tasks.lm_head)."""
+        labels = batch["labels"]
+        nll, rows = labelled_token_nll(net, self.inputs(batch), labels)
+        logps = torch.zeros(labels.size(0), device=nll.device, dtype=nll.dtype)
+        logps = logps.index_add(0, rows, -nll)
+        return logps, (labels[:, 1:] != IGNORE_INDEX).sum(-1)
 
     def reference_logps(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         """The reference model's summed reply log-probabilities of the batch's 2B sequences."""

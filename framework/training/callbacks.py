@@ -45,10 +45,9 @@ class Throughput(pl.Callback):
     ) -> None:
         elapsed = time.perf_counter() - self._start
         self.cpu_seconds += time.process_time() - self._cpu_start
-        tokens = int(batch["attention_mask"].sum())
+        tokens, answers = batch_counts(batch)
         self.tokens += tokens
-        if "labels" in batch:  # span heads (qa) have start/end positions instead
-            self.answer_tokens += int((batch["labels"] != -100).sum())
+        self.answer_tokens += answers
         self.seconds += elapsed
         self.steps += 1
         self.last_tokens_per_second = tokens / max(elapsed, 1e-9)
@@ -63,6 +62,16 @@ class Throughput(pl.Callback):
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def batch_counts(batch: Any) -> tuple[int, int]:
+    """(non-pad tokens, labelled tokens) of a batch: the counts the collate computed on the host
+    (no wait on the device); a batch without them is counted from its tensors."""
+    if "token_count" in batch:
+        return int(batch["token_count"]), int(batch.get("label_count", 0))
+    tokens = int(batch["attention_mask"].sum())
+    answers = int((batch["labels"] != -100).sum()) if "labels" in batch else 0
+    return tokens, answers
 
 
 def peak_memory_mib() -> float:

@@ -148,19 +148,51 @@ class RollingCheckpoint(pl.Callback):
 
 
 class FiniteLossGuard(pl.Callback):
-    """Stop at the first non-finite loss, naming the step and the last good checkpoint."""
+    """Stop at the first non-finite loss, naming the step and the last good checkpoint.
 
-    def __init__(self, checkpoints: RollingCheckpoint | None) -> None:
+    The step loop never waits on the device for this: each step folds "finite?" into a tensor,
+    read every `every_n_steps` steps (the logging interval, where the loss is read anyway) and
+    before any checkpoint is written, so no checkpoint holds weights after a non-finite loss.
+    """
+
+    def __init__(self, checkpoints: RollingCheckpoint | None, every_n_steps: int = 1) -> None:
         self.checkpoints = checkpoints
+        self.every_n_steps = max(every_n_steps, 1)
+        self._first_bad: torch.Tensor | None = None  # the first bad step (0: none yet)
+        self._bad_loss: torch.Tensor | None = None
 
     def on_before_backward(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor
     ) -> None:
-        if torch.isfinite(loss).all():
+        loss = loss.detach()
+        if self._first_bad is None or self._bad_loss is None:
+            self._first_bad = torch.zeros((), dtype=torch.long, device=loss.device)
+            self._bad_loss = torch.zeros((), dtype=loss.dtype, device=loss.device)
+        first = (self._first_bad == 0) & ~torch.isfinite(loss).all()
+        self._first_bad = torch.where(first, trainer.global_step + 1, self._first_bad)
+        self._bad_loss = torch.where(first, loss.reshape(-1)[0], self._bad_loss)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+    ) -> None:
+        if trainer.global_step % self.every_n_steps == 0:
+            self.check()
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self.check()
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise RunAborted if a loss so far was not finite (reads the device once)."""
+        if self._first_bad is None or self._bad_loss is None or int(self._first_bad) == 0:
             return
         last = self.checkpoints.last_saved if self.checkpoints else None
         raise RunAborted(
-            f"the loss became {loss.item()} at step {trainer.global_step + 1}; training stopped. "
-            f"Last good checkpoint: {last or 'none yet'}. Lower optim.lr or check the data, "
-            "then resume with run.resume=<that checkpoint>."
+            f"the loss became {self._bad_loss.item()} at step {int(self._first_bad)}; training "
+            f"stopped. Last good checkpoint: {last or 'none yet'}. Lower optim.lr or check the "
+            "data, then resume with run.resume=<that checkpoint>."
         )

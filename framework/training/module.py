@@ -21,6 +21,7 @@ from framework.training.optim import (
     with_head_lr,
 )
 from framework.training.rng import capture_rng_of_every_rank, restore_rng, restore_rng_of_this_rank
+from framework.training.step_options import StepOptions, apply_step_options
 
 EVAL_SPLITS = ("val", "train_eval")  # the order of TaskDataModule.val_dataloader()
 
@@ -36,6 +37,7 @@ class FineTuneModule(pl.LightningModule):
         optimizer_spec: OptimizerSpec,
         objective: Objective | None = None,
         generation: GenerationEval | None = None,
+        step_options: StepOptions | None = None,
     ) -> None:
         super().__init__()
         self.objective = objective or Objective()  # the task's loss and validation metrics
@@ -44,6 +46,7 @@ class FineTuneModule(pl.LightningModule):
         self.method = method
         self.apply_context = apply_context
         self.optimizer_spec = optimizer_spec
+        self.step_options = step_options or StepOptions()
         self.model: torch.nn.Module | None = None
         # One (loss sum, token count) pair per evaluation loader: held-out val, train sample.
         self.eval_sums = torch.nn.ModuleList([SumMetric() for _ in EVAL_SPLITS])
@@ -59,6 +62,7 @@ class FineTuneModule(pl.LightningModule):
         base.requires_grad_(False)
         model = self.method.apply(base, self.apply_context)
         model.train()  # from_pretrained returns eval mode; Lightning switches for eval
+        apply_step_options(model, self.step_options)
         return model
 
     def configure_model(self) -> None:
@@ -91,7 +95,9 @@ class FineTuneModule(pl.LightningModule):
         total_count = totals[1].clamp(min=1)
         loss = loss_sum * self.trainer.world_size / total_count
         global_loss = totals[0] / total_count
-        self.log("train/loss", global_loss, prog_bar=True, on_step=True, batch_size=int(count))
+        # A tensor: Lightning reads it only when it logs (every trainer.log_every_n_steps).
+        rows = batch["input_ids"].size(0)
+        self.log("train/loss", global_loss, prog_bar=True, on_step=True, batch_size=rows)
         return loss
 
     def on_validation_start(self) -> None:

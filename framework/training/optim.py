@@ -33,7 +33,8 @@ ParamGroups = list[dict[str, Any]]
 def build_optimizer(
     params: Iterable[torch.nn.Parameter] | ParamGroups, spec: OptimizerSpec
 ) -> torch.optim.Optimizer:
-    """AdamW or SGD over the trainable parameters (plain, or groups with their own lr).
+    """AdamW (fused on CUDA, foreach elsewhere), bitsandbytes 8-bit AdamW (paged or not) or
+    SGD over the trainable parameters (plain, or groups with their own lr).
 
     With ZeRO offload, AdamW is DeepSpeedCPUAdam (same update; DeepSpeed refuses a torch
     optimizer for offloaded states). Its C++ op compiles on first use (cached).
@@ -54,9 +55,34 @@ def build_optimizer(
         return torch.optim.SGD(
             trainable, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
         )
+    if spec.name in EIGHT_BIT:
+        import bitsandbytes as bnb
+
+        cls = bnb.optim.PagedAdamW8bit if spec.name == "paged_adamw_8bit" else bnb.optim.AdamW8bit
+        return cls(  # type: ignore[no-any-return]
+            trainable, lr=spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.weight_decay
+        )
     return torch.optim.AdamW(
-        trainable, lr=spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=spec.weight_decay
+        trainable,
+        lr=spec.lr,
+        betas=spec.betas,
+        eps=spec.eps,
+        weight_decay=spec.weight_decay,
+        **adamw_kernel(trainable),
     )
+
+
+EIGHT_BIT = ("adamw_8bit", "paged_adamw_8bit")
+
+
+def adamw_kernel(groups: ParamGroups) -> dict[str, bool]:
+    """The fastest AdamW implementation for where the parameters live: one fused kernel on
+    CUDA (plain float tensors), otherwise the multi-tensor (foreach) loop; same update."""
+    params = [p for g in groups for p in g["params"]]
+    on_cuda = bool(params) and all(
+        p.is_cuda and p.is_floating_point() and type(p.data) is torch.Tensor for p in params
+    )
+    return {"fused": True} if on_cuda else {"foreach": True}
 
 
 def trainable_groups(params: Iterable[torch.nn.Parameter] | ParamGroups) -> ParamGroups:
