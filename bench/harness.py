@@ -109,13 +109,16 @@ def machine(threads: int) -> dict[str, Any]:
 
 def git_commit() -> str:
     """The checked-out commit, with "+dirty" when tracked files differ from it."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    commit = git("rev-parse", "HEAD") or "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if head.returncode != 0 or status.returncode != 0:
+        return (head.stdout.strip() or "unknown") + "+unknown-state"
+    return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
 
 
 def machine_line(info: dict[str, Any]) -> str:

@@ -4,7 +4,6 @@ every run, every comparison) and the markdown table of its comparisons."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,7 @@ def new_result(row: str, title: str, settings: dict[str, Any], threads: int) -> 
     return {
         "row": row,
         "title": title,
-        "command": " ".join(
-            ["python", *[Path(a).name if a.endswith(".py") else a for a in sys.argv]]
-        ),
+        "command": ("BENCH_QUICK=1 " if quick_mode() else "") + f"python bench/{row}.py",
         "quick": quick_mode(),
         "machine": machine(threads),
         "settings": settings,

@@ -40,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated subset")
     parser.add_argument("--reuse", action="store_true", help="run nothing: saved results only")
-    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--doc", type=Path, help="default: docs/benchmarks.md (quick: outputs/)")
     parser.add_argument("--notes", type=Path, default=ROOT / "bench" / "notes.md")
     parser.add_argument("--made-by", default="", help="the command to credit in the doc")
     args = parser.parse_args()
@@ -63,8 +63,9 @@ def main() -> None:
         raise SystemExit(f"no results in {results_dir()}")
     made_by = args.made_by or ("BENCH_QUICK=1 make bench" if quick else "make bench")
     notes = args.notes.read_text() if args.notes.is_file() else ""
-    target = results_dir() / "benchmarks.md" if quick else args.doc
-    target.write_text(document(results, args.doc, made_by, notes))
+    doc = ROOT / "docs" / "benchmarks.md"
+    target = args.doc or (results_dir() / "benchmarks.md" if quick else doc)
+    target.write_text(document(results, doc, made_by, notes))
     print(f"took {(time.time() - started) / 60:.1f} min; wrote {target}")
 
 
