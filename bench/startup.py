@@ -21,12 +21,22 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, quick_mode, read_step_csv, require_ok, run_child, thread_env, train_py  # noqa: E402
+from harness import (  # noqa: E402
+    ROOT,
+    quick_mode,
+    read_step_csv,
+    require_ok,
+    run_child,
+    thread_env,
+    train_py,
+    write_json,
+)
 from report import new_result, save, work_dir  # noqa: E402
 
 GOALS = {"warm": 25.0, "cold": 45.0}  # seconds to the end of the first optimizer step
@@ -54,12 +64,14 @@ def cold_cache(work: Path) -> Path:
     return cache
 
 
-def timed_job(work: Path, tag: str, cache: Path | None, to_end: bool) -> dict[str, Any]:
+def timed_job(
+    work: Path, tag: str, job: list[str], cache: Path | None, to_end: bool
+) -> dict[str, Any]:
     """Launch the default job: seconds to its first step, and to its exit when `to_end`."""
     run_dir = work / tag
     shutil.rmtree(run_dir, ignore_errors=True)
     times, log = run_dir / "step_times.csv", work / f"{tag}.log"
-    args = [*job_args(), "run.step_times=true", "run.resume=never", f"hydra.run.dir={run_dir}"]
+    args = [*job, "run.step_times=true", "run.resume=never", f"hydra.run.dir={run_dir}"]
     env = {**os.environ, **thread_env(1), **({"HYDRATUNE_CACHE": str(cache)} if cache else {})}
     with log.open("w") as handle:
         launched = time.time()
@@ -119,27 +131,56 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(threads: int = 1) -> dict[str, Any]:
-    work = work_dir("startup")
+@dataclass(frozen=True)
+class Plan:
+    """Which runs: cold to the first step, warm to the end, warm starts to the first step."""
+
+    cold: bool = True
+    total: bool = True
+    starts: int = 1
+    dry_runs: int = 3
+    extra: tuple[str, ...] = ()
+
+
+def run(threads: int = 1, plan: Plan = Plan(), work: Path | None = None) -> dict[str, Any]:
+    work = work or work_dir("startup")
     work.mkdir(parents=True, exist_ok=True)
-    settings = {"job": ["python", "train.py", *job_args(), "run.step_times=true"]}
+    args = [*job_args(), *plan.extra]
+    settings = {"job": ["python", "train.py", *args, "run.step_times=true"], **asdict(plan)}
     result = new_result("startup", "The default job end to end", settings, threads)
-    jobs = [timed_job(work, "cold-0", cold_cache(work), to_end=False)]
-    jobs.append(timed_job(work, "warm-0", None, to_end=True))
-    jobs.append(timed_job(work, "warm-1", None, to_end=False))
-    result["runs"] = {"default job": jobs, "dry run": dry_runs(work, 1 if quick_mode() else 3)}
-    result["verdicts"] = {
-        kind: verdict([j["first_step_s"] for j in jobs if j["run"].startswith(kind)], goal)
-        for kind, goal in GOALS.items()
-    }
+    jobs = [timed_job(work, "cold-0", args, cold_cache(work), False)] if plan.cold else []
+    if plan.total:
+        jobs.append(timed_job(work, "warm-0", args, None, True))
+    jobs += [timed_job(work, f"warm-{i + 1}", args, None, False) for i in range(plan.starts)]
+    dry = dry_runs(work, 1 if quick_mode() else plan.dry_runs)
+    result["runs"] = {"default job": jobs, "dry run": dry}
+    result["verdicts"] = {}
+    for kind, goal in GOALS.items():
+        firsts = [j["first_step_s"] for j in jobs if j["run"].startswith(kind)]
+        if firsts:
+            result["verdicts"][kind] = verdict(firsts, goal)
     result["markdown"] = markdown(result)
     save(result)
     return result
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
-    print(run()["markdown"])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--starts", type=int, default=1, help="warm runs stopped at step 1")
+    parser.add_argument("--dry-runs", type=int, default=3)
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold run")
+    parser.add_argument("--no-total", action="store_true", help="skip the warm run to the end")
+    parser.add_argument("--first-step-args", default="", help="extra overrides for the job")
+    parser.add_argument("--work", type=Path, help="scratch folder (default outputs/bench/...)")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    a = parser.parse_args()
+    plan = Plan(
+        not a.no_cold, not a.no_total, a.starts, a.dry_runs, tuple(a.first_step_args.split())
+    )
+    result = run(1, plan, a.work)
+    if a.json:
+        write_json(a.json, result)
+    print(result["markdown"])
 
 
 if __name__ == "__main__":
