@@ -61,7 +61,7 @@ def estimate_s() -> float:
 def corpus(c: Case, packing: bool) -> list[str]:
     """The case on debian_policy, packed or not (limit: enough rows for every step)."""
     args = [a for a in overrides(c) if not a.startswith(("dataset=", "dataset.limit="))]
-    rows = c.steps * c.batch * (40 if packing else 1) + 16
+    rows = c.steps * c.batch * (c.max_length // 12 if packing else 1) + 16  # >= 12 tokens a row
     return ["dataset=debian_policy", f"dataset.packing={str(packing).lower()}",
             f"dataset.limit={rows}", *args]  # fmt: skip
 
@@ -100,7 +100,9 @@ def ranks_row(result: dict[str, Any], c: Case, threads: int) -> None:
     work = work_dir("throughput")
 
     def side(ranks: int) -> Any:
-        args = [*overrides(c), "hardware=cpu_ddp" if ranks == 2 else "hardware=cpu"]
+        args = [a for a in overrides(c) if not a.startswith(("hardware=", "dataset.limit="))]
+        limit = c.steps * c.batch * 2 + 16  # each of the two ranks reads half the rows
+        args += [f"dataset.limit={limit}", "hardware=cpu_ddp" if ranks == 2 else "hardware=cpu"]
         return lambda i: hydratune_side(args, f"ranks-{ranks}-{i}", work, c.warmup, threads)
 
     two, one = run_pairs(c.pairs, side(2), side(1))
