@@ -125,11 +125,13 @@ def machine_line(info: dict[str, Any]) -> str:
     """One markdown line describing the machine."""
     v = info["versions"]
     load = ", ".join(f"{x:.2f}" for x in info["load_avg_start"])
+    end = ", ".join(f"{x:.2f}" for x in info.get("load_avg_end", []))
     return (
         f"Machine: {info['cores']} cores ({info['cpu']}), Python {info['python']}, torch "
         f"{v['torch']}, transformers {v['transformers']}, peft {v['peft']}, Lightning "
-        f"{v['pytorch-lightning']}; {info['torch_threads']} torch thread(s) per process; load "
-        f"average at start {load} (1/5/15 min; the machine is shared); {info['date']}; commit "
+        f"{v['pytorch-lightning']}, TRL {v['trl']}; {info['torch_threads']} torch thread(s) per "
+        f"process; load average at start {load}, at end {end or '-'} (1/5/15 min; the "
+        f"machine is shared); {info['date']}; commit "
         f"{info.get('commit', 'unknown')[:12]}."
     )
 

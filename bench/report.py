@@ -4,6 +4,7 @@ every run, every comparison) and the markdown table of its comparisons."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ def add(result: dict[str, Any], comparison: Comparison) -> Comparison:
 
 
 def save(result: dict[str, Any]) -> Path:
+    """Write the row's result file, with the load average at its end beside the one at start."""
+    result["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     path = results_dir() / f"{result['row']}.json"
     write_json(path, result)
     return path
