@@ -95,9 +95,16 @@ format: install
 clean:
 	rm -rf outputs multirun .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: gpu-check
-gpu-check: install  ## the GPU matrix (presets x methods on a CUDA machine): docs/gpu-matrix.md
-	$(PY) bench/gpu_check.py $(ARGS)
+# The GPU check runs on a machine without network that has torch (CUDA), Lightning, PEFT and
+# transformers: `make gpu-wheels` here puts the wheels it lacks in .whl/ (< 64 MiB); there,
+# `make gpu-check` installs them with --no-index and runs. ARGS=--dry-run: what it would run.
+GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+.PHONY: gpu-check gpu-wheels
+gpu-wheels: install  ## wheels the offline GPU machine lacks (hydra, omegaconf, antlr4, bitsandbytes, deepspeed): .whl/
+	$(PY) bench/gpu_wheels.py $(ARGS)
+
+gpu-check:  ## LoRA/QLoRA/DoRA/full on SmolLM2, Phi-3-mini, Llama-3-8B shapes on one CUDA GPU: docs/gpu-matrix.md
+	$(GPU_PY) bench/gpu_check.py $(ARGS)
 
 .PHONY: methods-table
 methods-table: install  ## every method on SmolLM2-135M-Instruct (same data/steps/seed, CPU): docs/methods.md
@@ -110,5 +117,5 @@ TRL ?= trl==1.16.0
 bench-deps: install
 	@$(PY) -c "import trl" 2>/dev/null || $(PIP) install -q "$(TRL)" "$(TORCH)"
 
-bench: bench-deps  ## overhead vs a raw loop, throughput vs TRL, start-up: docs/benchmarks.md (BENCH_QUICK=1: smoke run)
+bench: bench-deps  ## overhead vs a raw loop, vs TRL, packing, lengths, ranks, start-up: docs/benchmarks.md (BENCH_QUICK=1: smoke run)
 	$(PY) bench/run_all.py $(ARGS)

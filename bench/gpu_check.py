@@ -1,160 +1,157 @@
-"""The GPU matrix: every GPU-capable hardware preset x a set of methods, on a CUDA machine.
+"""`make gpu-check`: bf16 LoRA, QLoRA (NF4, double quant, bf16 compute), DoRA and full
+fine-tuning on one CUDA GPU, on random-initialised models with the real shapes of SmolLM2-135M,
+Phi-3-mini (3.8B) and Llama-3-8B, plus ZeRO-3 with offload for the 8B; writes docs/gpu-matrix.md.
 
-Each cell is one `train.py` subprocess (short run); it records whether the combination was
-refused before launch (and why), trained, or failed, with the measured peak GPU memory, the
-dry-run estimate, the step time and the losses. Writes docs/gpu-matrix.md and .csv.
+The GPU machine has no network and one run of at most 10 minutes: the wheels it lacks come in
+.whl/ (`make gpu-wheels`), installed here with --no-index; no weights are needed (memory and
+speed depend on the shapes only). Each cell is one short `train.py` run: its dry-run estimate
+(framework/hardware/memory.py), measured peak GPU memory, tokens/s and MFU.
 
-    make gpu-check                                   # needs at least one CUDA GPU
-    .venv/bin/python bench/gpu_check.py --presets single_gpu,zero2 --methods lora,qlora
-
-Multi-GPU presets (multi_gpu, zero*, fsdp) use every visible GPU; with one GPU they run one
-process, which still exercises the strategy code paths.
+    make gpu-check ARGS=--dry-run     # here: the command, the wheels folder and its size
+    make gpu-check                    # on the GPU machine
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import importlib.util
 import json
-import platform
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gpu_matrix import MODELS, Cell, cells, flops_per_token, write  # noqa: E402
+from gpu_wheels import BUILT, FOLDER, PURE, report  # noqa: E402
+from gpu_wheels import size_mib as wheels_mib  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-PRESETS = ("single_gpu", "multi_gpu", "zero1", "zero2", "zero2_offload", "zero3", "zero3_offload")
-PRESETS += ("fsdp",)
-METHODS = ("full", "lora", "qlora", "dora")
-COMMON = [
-    "dataset=chatterbot",
-    "dataset.max_length=256",
-    "dataset.limit=512",
-    "dataset.val_max_rows=16",
-    "dataset.batch_size=4",
-    "trainer.max_steps=10",
-    "trainer.enable_progress_bar=false",
-    "run.save_checkpoints=false",
-]
+BUDGET_S = 560  # the machine allows one 10-minute run: leave time to write the table
+PACKAGES = (*PURE, *BUILT, "bitsandbytes", "deepspeed")
+CARRY = (".whl", ".cache/tokenizers")  # the tokenizer every model here uses (SmolLM2's)
 PEAK = re.compile(r"peak ~([\d,]+) MiB")
 
 
 @dataclass
-class Cell:
-    """One preset x method result."""
+class Result:
+    """One cell's outcome."""
 
-    preset: str
+    model: str
     method: str
-    status: str  # trained | refused | failed
+    hardware: str
+    status: str  # trained | refused | failed | skipped
     detail: str = ""
     estimate_mib: float | None = None
     peak_mib: float | None = None
-    seconds_per_step: float | None = None
-    val_loss_before: float | None = None
-    val_loss_after: float | None = None
+    tokens_per_s: float | None = None
+    mfu: float | None = None
 
 
-def run(args: list[str], output: Path, timeout: int) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args, f"paths.output_dir={output}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def train(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, str(ROOT / "train.py"), *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
-def check(preset: str, method: str, model: str, timeout: int) -> Cell:
-    args = [f"model={model}", f"hardware={preset}", f"method={method}", *COMMON]
-    with tempfile.TemporaryDirectory(prefix="gpu-check-") as folder:
-        dry = run([*args, "run.dry_run=true"], Path(folder), 120)
-        found = PEAK.search(dry.stdout)
-        estimate = float(found.group(1).replace(",", "")) if found else None
-        if dry.returncode != 0:
-            problems = [line[4:] for line in dry.stdout.splitlines() if line.startswith("  - ")]
-            return Cell(preset, method, "refused", "; ".join(problems), estimate)
-        started = time.perf_counter()
-        result = run(args, Path(folder), timeout)
-        if result.returncode != 0:
-            tail = result.stderr.strip().splitlines()[-1:] or ["(no output)"]
-            return Cell(preset, method, "failed", tail[0][:200], estimate)
-        metrics = json.loads(next(Path(folder).rglob("metrics.json")).read_text())
-        return Cell(
-            preset,
-            method,
-            "trained",
-            f"{time.perf_counter() - started:.0f} s wall",
-            estimate,
-            metrics["peak_memory_mib"],
-            metrics["seconds_per_step"],
-            metrics["val_loss_before"],
-            metrics["val_loss_after"],
-        )
+def tokens_per_s(step_times: Path) -> float | None:
+    """Real tokens per second after the first two steps (bench/harness.py `steady`)."""
+    from harness import read_step_csv, steady
+
+    rows = read_step_csv(step_times)
+    return steady(rows, 2)[1] if len(rows) > 3 else None
 
 
-def gpu_description() -> str:
-    found = subprocess.run(
-        ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
-        capture_output=True,
-        text=True,
-    )
-    return "; ".join(found.stdout.strip().splitlines()) or "unknown"
+def run_cell(cell: Cell, folder: Path, timeout: float, peak_flops: float | None) -> Result:
+    args = [*cell.overrides(), f"hydra.run.dir={folder}"]
+    result = Result(cell.model, cell.method, cell.hardware, "failed")
+    dry = train([*args, "run.dry_run=true"], min(timeout, 120))
+    found = PEAK.search(dry.stdout)
+    result.estimate_mib = float(found.group(1).replace(",", "")) if found else None
+    if dry.returncode != 0:
+        problems = [line[4:] for line in dry.stdout.splitlines() if line.startswith("  - ")]
+        result.status, result.detail = "refused", "; ".join(problems)[:300]
+        return result
+    started = time.time()
+    done = train(args, timeout)
+    if done.returncode != 0:
+        result.detail = (done.stderr.strip().splitlines()[-1:] or ["(no output)"])[0][:300]
+        return result
+    metrics = json.loads((folder / "metrics.json").read_text())
+    result.status, result.detail = "trained", f"{time.time() - started:.0f} s wall"
+    result.peak_mib = float(metrics["peak_memory_mib"])
+    result.tokens_per_s = tokens_per_s(folder / "step_times.csv")
+    if peak_flops and result.tokens_per_s:
+        result.mfu = result.tokens_per_s * flops_per_token(cell) / peak_flops
+    return result
 
 
-def fmt(value: float | None, digits: int = 0) -> str:
-    return "" if value is None else f"{value:,.{digits}f}"
+def install_wheels() -> None:
+    """pip install --no-index the packages of .whl/ that are not importable yet."""
+    modules = {"hydra-core": "hydra", "antlr4-python3-runtime": "antlr4"}
+    lacking = [p for p in PACKAGES if importlib.util.find_spec(modules.get(p, p)) is None]
+    if lacking:
+        cmd = [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(FOLDER)]
+        subprocess.run([*cmd, *lacking], check=True)
 
 
-def write(cells: list[Cell], model: str, target: Path) -> None:
+def gpu() -> tuple[str, float | None]:
+    """The GPU's name and its dense bf16 peak FLOP/s (None when not in the table)."""
+    import torch
+
+    name = torch.cuda.get_device_name(0)
+    table = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
+    return name, next((v for k, v in table.items() if k in name), None)
+
+
+def dry_run_text() -> str:
+    carry = ", ".join(CARRY)
     lines = [
-        "# GPU matrix",
-        "",
-        f"`make gpu-check` on {gpu_description()} ({platform.node()}), model={model}, "
-        f"{' '.join(COMMON)}.",
-        "Peak = torch.cuda.max_memory_allocated of rank 0; estimate = the dry run's per-device",
-        "peak. Refused = stopped before launch by the combination checks (the reason shown).",
-        "",
-        "| preset | method | status | estimate MiB | peak MiB | s/step | val loss | detail |",
-        "|---|---|---|---:|---:|---:|---|---|",
+        "On the GPU machine (repository root, no network; carry " + carry + "):",
+        "  make gpu-check",
+        f"  = {Path(sys.executable).name} -m pip install --no-index --find-links .whl "
+        + " ".join(PACKAGES),
+        "    python bench/gpu_check.py",
+        f"Cells ({len(cells())}), each `python train.py <overrides>` after its dry run:",
     ]
-    for c in cells:
-        loss = f"{c.val_loss_before:.3f} -> {c.val_loss_after:.3f}" if c.val_loss_after else ""
-        lines.append(
-            f"| {c.preset} | {c.method} | {c.status} | {fmt(c.estimate_mib)} | "
-            f"{fmt(c.peak_mib)} | {fmt(c.seconds_per_step, 2)} | {loss} | {c.detail} |"
-        )
-    target.write_text("\n".join(lines) + "\n")
-    with target.with_suffix(".csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(asdict(cells[0])))
-        writer.writeheader()
-        writer.writerows(asdict(c) for c in cells)
+    lines += [f"  {c.model:>9} {c.method:<5} {c.hardware:<13} {' '.join(c.overrides())}"
+              for c in cells()]  # fmt: skip
+    lines.append(f"Wheels folder {FOLDER.relative_to(ROOT)}/: {wheels_mib(FOLDER):.1f} MiB")
+    return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default=",".join(PRESETS))
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--model", default="smollm2_135m")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds per training run")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs/gpu-matrix.md")
+    parser.add_argument("--dry-run", action="store_true", help="print what would run; run nothing")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "gpu-matrix.md")
+    parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "gpu-check")
     args = parser.parse_args()
-    probe = subprocess.run(
-        [sys.executable, "-c", "import torch; print(torch.cuda.device_count())"],
-        capture_output=True,
-        text=True,
-    )
-    if probe.stdout.strip() in ("", "0"):
+    if args.dry_run:
+        print(dry_run_text())
+        return report(FOLDER)
+    install_wheels()
+    import torch
+
+    if not torch.cuda.is_available():
         print("gpu-check needs a CUDA GPU and torch sees none; nothing was run", file=sys.stderr)
         return 2
-    cells = []
-    for preset in args.presets.split(","):
-        for method in args.methods.split(","):
-            cells.append(check(preset, method, args.model, args.timeout))
-            print(f"{preset:>14} x {method:<6} {cells[-1].status} {cells[-1].detail}")
-    write(cells, args.model, args.out)
+    name, peak_flops = gpu()
+    deadline, results = time.time() + BUDGET_S, []
+    for cell in [c for c in cells() if c.model in args.models.split(",")]:
+        left = deadline - time.time()
+        if left < 30:
+            results.append(Result(cell.model, cell.method, cell.hardware, "skipped", "time"))
+            continue
+        folder = args.work / f"{cell.model}-{cell.method}-{cell.hardware}"
+        try:
+            results.append(run_cell(cell, folder, left, peak_flops))
+        except subprocess.TimeoutExpired:
+            results.append(Result(cell.model, cell.method, cell.hardware, "failed", "timeout"))
+        print(" ".join(str(v) for v in asdict(results[-1]).values()), flush=True)
+    write([asdict(r) for r in results], name, peak_flops, args.out)
     print(f"wrote {args.out}")
     return 0
 

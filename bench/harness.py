@@ -1,5 +1,5 @@
-"""The benchmark harness: child processes with peak RSS, machine facts, the framework's builders,
-step timing and medians, publishing."""
+"""The benchmark harness: child processes with peak RSS, machine and commit facts, the
+framework's builders, step timing, one measured hydratune run."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ import functools
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -104,19 +102,37 @@ def machine(threads: int) -> dict[str, Any]:
         "versions": versions("torch", "transformers", "peft", "pytorch-lightning", "trl"),
         "load_avg_start": [round(x, 2) for x in load],
         "torch_threads": threads,
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": git_commit(),
     }
+
+
+def git_commit() -> str:
+    """The checked-out commit, with "+dirty" when tracked files differ from it."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if head.returncode != 0 or status.returncode != 0:
+        return (head.stdout.strip() or "unknown") + "+unknown-state"
+    return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
 
 
 def machine_line(info: dict[str, Any]) -> str:
     """One markdown line describing the machine."""
     v = info["versions"]
     load = ", ".join(f"{x:.2f}" for x in info["load_avg_start"])
+    end = ", ".join(f"{x:.2f}" for x in info.get("load_avg_end", []))
     return (
         f"Machine: {info['cores']} cores ({info['cpu']}), Python {info['python']}, torch "
         f"{v['torch']}, transformers {v['transformers']}, peft {v['peft']}, Lightning "
-        f"{v['pytorch-lightning']}; {info['torch_threads']} torch thread(s) per process; load "
-        f"average at start {load} (1/5/15 min; the machine is shared); {info['date']}."
+        f"{v['pytorch-lightning']}, TRL {v['trl']}; {info['torch_threads']} torch thread(s) per "
+        f"process; load average at start {load}, at end {end or '-'} (1/5/15 min; the "
+        f"machine is shared); {info['date']}; commit "
+        f"{info.get('commit', 'unknown')[:12]}."
     )
 
 
@@ -163,10 +179,6 @@ def steady(rows: list[Stamp], warmup: int) -> tuple[float, float, float]:
     return seconds / steps, tokens / seconds, cpu / steps
 
 
-def median(values: list[float]) -> float:
-    return float(statistics.median(values))
-
-
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2))
@@ -180,14 +192,6 @@ class Setting:
     warmup: int
     batch: int
     max_length: int
-
-
-def publish(path: Path, result: dict[str, Any], markdown: Callable[[dict[str, Any]], str]) -> None:
-    """Add the result's markdown table, save it as JSON and print the machine and the table."""
-    result["markdown"] = markdown(result)
-    write_json(path, result)
-    print(machine_line(result["machine"]))
-    print(result["markdown"])
 
 
 def peak_rss_self_mib() -> float:
@@ -213,38 +217,6 @@ def first_loss(metrics_csv: Path) -> float | None:
     return None
 
 
-def framework_data(cfg: Any) -> tuple[Any, Any]:
-    """The tokenizer and the (not yet encoded) datamodule a run of `cfg` uses: the framework's
-    own builders, so rows, split and encoder are the ones train.py trains on."""
-    from framework.builders.data import build_datamodule
-    from framework.builders.model import build_source, build_tokenizer
-
-    cache_dir = Path(str(cfg.paths.cache_dir))
-    tokenizer = build_tokenizer(cfg.model, build_source(cfg.model), cache_dir)
-    return tokenizer, build_datamodule(cfg.dataset, tokenizer=tokenizer, seed=int(cfg.run.seed))
-
-
-def framework_base(cfg: Any, tokenizer: Any) -> Any:
-    """The base model exactly as the framework loads it (its builder, same seed and vocab)."""
-    from framework.builders.model import base_model_factory
-
-    return base_model_factory(cfg, tokenizer=tokenizer, quantization=None)()
-
-
-def lora_settings(cfg: Any) -> dict[str, Any]:
-    """peft.LoraConfig arguments equal to the run's method=lora settings."""
-    from framework.builders.method import apply_context
-
-    method = cfg.method
-    return {
-        "r": int(method.r),
-        "lora_alpha": int(method.alpha),
-        "lora_dropout": float(method.dropout),
-        "target_modules": list(method.target_modules) or list(apply_context(cfg).target_modules),
-        "task_type": "CAUSAL_LM",
-    }
-
-
 @functools.cache
 def cheap_validation() -> tuple[str, ...]:
     """Extra overrides making the validation passes around training as cheap as possible."""
@@ -253,3 +225,64 @@ def cheap_validation() -> tuple[str, ...]:
     if "generate_rows" in cfg.task:  # greedy generation at each validation: off
         extra.append("task.generate_rows=0")
     return tuple(extra)
+
+
+def measure(rows: list[Stamp], warmup: int) -> dict[str, float]:
+    """Steady-state numbers of one run (see `steady`) and how long its timed window was."""
+    per_step, tok_s, cpu = steady(rows, warmup)
+    return {
+        "s_per_step": per_step,
+        "tokens_per_s": tok_s,
+        "cpu_s_per_step": cpu,
+        "tokens_per_step": sum(r[2] for r in rows[warmup + 1 :]) / (len(rows) - warmup - 1),
+        "timed_s": rows[-1][1] - rows[warmup][1],
+        "steps": len(rows),
+    }
+
+
+def hydratune_side(case: list[str], tag: str, work: Path, warmup: int, threads: int) -> dict:
+    """One `train.py` run of `case` in a fresh process: its steady-state numbers and peaks."""
+    import shutil
+
+    run_dir, log = work / tag, work / f"{tag}.log"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    child = run_child(train_py([*case, f"hydra.run.dir={run_dir}"]), log, thread_env(threads))
+    require_ok(child, log, tag)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {
+        **measure(read_step_csv(run_dir / "step_times.csv"), warmup),
+        "peak_mib": float(metrics["peak_memory_mib"]),
+        "process_peak_mib": child.max_rss_mib,
+        "first_loss": first_loss(run_dir / "logs" / "metrics.csv"),
+        "wall_s": child.wall_s,
+    }
+
+
+def worker_side(
+    script: Path, case: list[str], tag: str, work: Path, warmup: int, threads: int, *flags: str
+) -> dict:
+    """One run of a bench worker (`script FLAGS --worker RESULT -- overrides`): same numbers."""
+    result, log = work / f"{tag}.json", work / f"{tag}.log"
+    cmd = [PY, str(script), *flags, "--worker", str(result), "--", *case]
+    child = run_child(cmd, log, thread_env(threads))
+    require_ok(child, log, tag)
+    data = json.loads(result.read_text())
+    rows: list[Stamp] = [tuple(x) for x in data["stamps"]]  # type: ignore[misc]
+    return {
+        **measure(rows, warmup),
+        "peak_mib": float(data["peak_train_mib"]),
+        "process_peak_mib": child.max_rss_mib,
+        "first_loss": data.get("first_loss"),
+        "wall_s": child.wall_s,
+    }
+
+
+@functools.cache
+def option_available(override: str) -> bool:
+    """Whether this tree's config accepts `override` (e.g. optim=adamw_8bit): rows of options
+    another change adds say "option not available in this tree" instead of failing."""
+    try:
+        compose([override])
+    except Exception:  # noqa: BLE001 - Hydra raises several kinds for an unknown key or option
+        return False
+    return True

@@ -172,7 +172,15 @@ def markdown(rows: list[Row], steps: int, threads: int, command: str) -> str:
         "| method | trains | trainable params | % of model | peak RSS (MiB) | s/step "
         "| CPU s/step | val loss before | val loss after | saved weights | lr | mergeable |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|",
+        *table_rows(rows),
+        *how_measured(steps, threads),
     ]
+    return "\n".join(lines)
+
+
+def table_rows(rows: list[Row]) -> list[str]:
+    """One table line per method."""
+    lines = []
     for r in rows:
         caps = get_method(r.method).cls.capabilities
         if r.status != "ok":
@@ -186,8 +194,13 @@ def markdown(rows: list[Row], steps: int, threads: int, command: str) -> str:
             f"| {fmt(r.val_loss_after, '.4f')} | {human_bytes(r.weights_bytes)} ({r.weights_kind}) "
             f"| {r.lr:g} | {'yes' if caps.mergeable else 'no'} |"
         )
+    return lines
+
+
+def how_measured(steps: int, threads: int) -> list[str]:
+    """The section under the table: settings and what each column means."""
     settings = " ".join(COMMON)
-    lines += [
+    return [
         "",
         "## How it was measured",
         "",
@@ -217,7 +230,6 @@ def markdown(rows: list[Row], steps: int, threads: int, command: str) -> str:
         "Raw numbers: [methods.csv](methods.csv).",
         "",
     ]
-    return "\n".join(lines)
 
 
 def main() -> None:

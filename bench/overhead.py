@@ -1,78 +1,86 @@
-"""Framework overhead: a hand-written PyTorch + PEFT loop vs `train.py`, same everything else.
+"""Row (a), framework overhead: `train.py` vs the hand-written loop of bench/raw_loop.py.
 
-Both sides load the same base through the framework's model loader, train on the same
-tokenized chatterbot rows in the same order (same seeded permutation), with the same batch,
-sequence length, AdamW settings, learning rate, gradient clipping and number of steps, in a
-fresh process each with the same torch thread count. Runs are interleaved (raw, hydratune,
-hydratune, raw, ...) and the medians over repeats are reported.
+Both sides load the same base through the framework's loader, train on the same encoded
+chatterbot rows in the same seeded order, compute the loss on the same positions (LM head on
+labelled positions only), with the same batch, length, AdamW, learning rate, clipping and
+steps, each in a fresh process with the same torch thread count. Pairs are interleaved
+(raw hydratune, hydratune raw, ...); the ratio is taken per pair. A raw-vs-raw control run the
+same way is the noise floor: a ratio the control cannot tell from 1 is not resolved.
 
-    .venv/bin/python bench/overhead.py                           # tiny and SmolLM2, lora and full
-    .venv/bin/python bench/overhead.py --models tiny --methods lora --steps 4 --repeats 1
+    .venv/bin/python bench/overhead.py                 # SmolLM2 LoRA, the default job's step
+    BENCH_QUICK=1 .venv/bin/python bench/overhead.py   # tiny model, a smoke run
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (  # noqa: E402
-    PY,
-    ROOT,
-    Setting,
-    Stamp,
-    cheap_validation,
-    first_loss,
-    machine,
-    median,
-    publish,
-    quick_mode,
-    read_step_csv,
-    require_ok,
-    run_child,
-    steady,
-    thread_env,
-    train_py,
-    write_json,
-)
+from harness import cheap_validation, hydratune_side, quick_mode, worker_side  # noqa: E402
+from report import add, comparison_table, new_result, runs_table, save, work_dir  # noqa: E402
+from stats import compare, run_pairs  # noqa: E402
 
-SETTINGS = {
-    "tiny": Setting(steps=20, warmup=4, batch=2, max_length=64),
-    "smollm2_135m": Setting(steps=12, warmup=2, batch=2, max_length=64),
-}
-QUICK = Setting(steps=4, warmup=1, batch=4, max_length=64)
-LR = {"lora": 2e-4, "full": 2e-5}
-SEED = 42
+RAW = Path(__file__).resolve().parent / "raw_loop.py"
+GOAL = 1.03
 
 
-def overrides(model: str, method: str, s: Setting) -> list[str]:
-    """train.py overrides of one case (the raw loop composes the same config)."""
+@dataclass(frozen=True)
+class Case:
+    """The measured job and how many pairs of runs; `s_per_step` (expected) and `start_s` (process
+    start to the first step) feed the time estimate."""
+
+    model: str
+    method: str
+    batch: int
+    max_length: int
+    steps: int
+    warmup: int
+    pairs: int
+    control_pairs: int
+    s_per_step: float
+    start_s: float
+
+    def estimate_s(self) -> float:
+        runs = 2 * (self.pairs + self.control_pairs)
+        return runs * (self.start_s + self.steps * self.s_per_step)
+
+
+# SmolLM2 LoRA, batch 2, max length 128: ~2.5 s a step on one thread (~55 real tokens/s), so
+# the 24 timed steps are about 60 s after the 2 warm-up steps.
+FULL = Case("smollm2_135m", "lora", 2, 128, 26, 2, 3, 2, 2.5, 25.0)
+QUICK = Case("tiny", "lora", 4, 64, 8, 2, 2, 1, 0.1, 12.0)
+
+
+def case() -> Case:
+    return QUICK if quick_mode() else FULL
+
+
+def overrides(c: Case) -> list[str]:
+    """train.py overrides of the case (the raw loop composes the same config)."""
     return [
-        f"model={model}",
-        f"method={method}",
+        f"model={c.model}",
+        f"method={c.method}",
         "hardware=cpu",
         "dataset=chatterbot",
-        f"dataset.max_length={s.max_length}",
-        f"dataset.batch_size={s.batch}",
-        f"dataset.limit={s.steps * s.batch + 16}",  # one epoch covers every step
-        "dataset.val_max_rows=1",  # validation before/after: one row (outside the timing)
+        f"dataset.max_length={c.max_length}",
+        f"dataset.batch_size={c.batch}",
+        f"dataset.limit={c.steps * c.batch + 16}",  # one epoch covers every step
+        "dataset.val_max_rows=1",  # validation around training: one row (outside the timing)
         "dataset.eval_batch_size=1",
         "optim=adamw",
-        f"optim.lr={LR[method]}",
+        "optim.lr=0.0002",
         "optim.scheduler=constant",
         "optim.warmup_steps=0",
         "trainer.gradient_clip_val=1.0",
-        f"trainer.max_steps={s.steps}",
+        f"trainer.max_steps={c.steps}",
         "trainer.enable_progress_bar=false",
         "logger=csv",
-        f"run.seed={SEED}",
+        "run.seed=42",
         "run.save_checkpoints=false",
         "run.resume=never",
         "run.step_times=true",
@@ -80,257 +88,57 @@ def overrides(model: str, method: str, s: Setting) -> list[str]:
     ]
 
 
-# ----------------------------------------------------------------------------- the raw loop
-def raw_loop(case: list[str], out: Path) -> None:
-    """The hand-written loop: framework loaders for identical inputs, then plain torch + PEFT."""
-    started = time.time()
-    from harness import compose, framework_base, framework_data, lora_settings, peak_rss_self_mib
+def run(threads: int = 1) -> dict[str, Any]:
+    c = case()
+    args = overrides(c)
+    work = work_dir("overhead")
+    result = new_result("overhead", "Framework overhead vs a matched raw loop", asdict(c), threads)
+    result["settings"]["overrides"] = args
 
-    cfg = compose(case)
-    import torch
-    import torch.nn.functional as F  # noqa: N812
-    from torch.utils.data import DataLoader
+    def raw(tag: str) -> Any:
+        return lambda i: worker_side(RAW, args, f"{tag}-{i}", work, c.warmup, threads)
 
-    from framework.data.encoders import EncodeStats
+    def hyd(i: int) -> dict[str, Any]:
+        return hydratune_side(args, f"hydratune-{i}", work, c.warmup, threads)
 
-    ds, opt_cfg = cfg.dataset, cfg.optim
-    tokenizer, data = framework_data(cfg)
-    encoder = data.encoder  # the task's encoder as train.py builds it
-    examples = encoder.encode(data.train_rows, EncodeStats())
-    torch.manual_seed(SEED)
-    model = framework_base(cfg, tokenizer)  # the framework's loader: the identical base object
-    if str(cfg.method.name) == "lora":
-        from peft import LoraConfig, get_peft_model
+    hyd_runs, raw_runs = run_pairs(c.pairs, hyd, raw("raw"))
+    ctl_a, ctl_b = run_pairs(c.control_pairs, raw("control-a"), raw("control-b"))
+    result["runs"] = {"hydratune": hyd_runs, "raw": raw_runs, "raw (control A)": ctl_a}
+    result["runs"]["raw (control B)"] = ctl_b
 
-        model.requires_grad_(False)
-        model = get_peft_model(model, LoraConfig(**lora_settings(cfg)))
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        params,
-        lr=float(opt_cfg.lr),
-        betas=(float(opt_cfg.betas[0]), float(opt_cfg.betas[1])),
-        eps=float(opt_cfg.eps),
-        weight_decay=float(opt_cfg.weight_decay),
-    )
-    order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(SEED)).tolist()
-    loader = DataLoader(
-        [examples[i] for i in order], batch_size=int(ds.batch_size), collate_fn=encoder.collate
-    )
-    steps, clip = int(cfg.trainer.max_steps), float(cfg.trainer.gradient_clip_val)
-    if len(loader) < steps:
-        raise SystemExit(f"{len(examples)} examples: too few for {steps} steps (raise the limit)")
-    stamps: list[tuple[int, float, int, float]] = []
-    loss_at_first_step = float("nan")
-    for step, batch in enumerate(loader):
-        if step == steps:
-            break
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss = F.cross_entropy(
-            logits[:, :-1].reshape(-1, logits.size(-1)),
-            batch["labels"][:, 1:].reshape(-1),
-            ignore_index=-100,
-        )
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        now, cpu = time.time(), time.process_time()
-        stamps.append((step + 1, now, int(batch["attention_mask"].sum()), cpu))
-        if step == 0:
-            loss_at_first_step = float(loss.detach())
-    write_json(
-        out,
-        {
-            "stamps": stamps,
-            "peak_train_mib": peak_rss_self_mib(),
-            "first_loss": loss_at_first_step,
-            "started": started,
-            "lightning_imported": "pytorch_lightning" in sys.modules,
-        },
-    )
+    def values(runs: list[dict[str, Any]], key: str) -> list[float]:
+        return [float(r[key]) for r in runs]
 
-
-# ------------------------------------------------------------------------------ the bench
-@dataclass
-class Run:
-    """One measured run of one side."""
-
-    model: str
-    method: str
-    side: str  # raw | hydratune
-    repeat: int
-    seconds_per_step: float
-    tokens_per_second: float
-    cpu_seconds_per_step: float  # process CPU time: what other load on the machine inflates least
-    peak_train_mib: float  # peak RSS up to the end of training
-    peak_process_mib: float  # the whole process (hydratune: + saving and the reload check)
-    wall_s: float
-    first_loss: float | None
-
-
-def run_side(
-    side: str, model: str, method: str, s: Setting, rep: int, work: Path, threads: int
-) -> Run:
-    case = overrides(model, method, s)
-    tag = f"{model}-{method}-{side}-{rep}"
-    log = work / f"{tag}.log"
-    env = thread_env(threads)
-    if side == "raw":
-        result_file = work / f"{tag}.json"
-        cmd = [PY, str(Path(__file__).resolve()), "--raw-worker", result_file.as_posix()]
-        child = run_child([*cmd, "--", *case], log, env)
-        require_ok(child, log, tag)
-        data = json.loads(result_file.read_text())
-        stamps: list[Stamp] = [tuple(x) for x in data["stamps"]]  # type: ignore[misc]
-        peak_train, loss = float(data["peak_train_mib"]), data["first_loss"]
-    else:
-        run_dir = work / tag
-        shutil.rmtree(run_dir, ignore_errors=True)
-        child = run_child(train_py([*case, f"hydra.run.dir={run_dir}"]), log, env)
-        require_ok(child, log, tag)
-        stamps = read_step_csv(run_dir / "step_times.csv")
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        peak_train = float(metrics["peak_memory_mib"])
-        loss = first_loss(run_dir / "logs" / "metrics.csv")
-    per_step, tok_s, cpu = steady(stamps, s.warmup)
-    return Run(
-        model,
-        method,
-        side,
-        rep,
-        per_step,
-        tok_s,
-        cpu,
-        peak_train,
-        child.max_rss_mib,
-        child.wall_s,
-        loss,
-    )
-
-
-def summarize(runs: list[Run], model: str, method: str, s: Setting) -> dict[str, Any]:
-    """Medians over repeats of each side and the hydratune/raw ratios."""
-
-    def pick(side: str, key: str) -> float:
-        return median(
-            [
-                getattr(r, key)
-                for r in runs
-                if r.side == side and r.model == model and r.method == method
-            ]
-        )
-
-    raw_s, hyd_s = pick("raw", "seconds_per_step"), pick("hydratune", "seconds_per_step")
-    raw_c = pick("raw", "cpu_seconds_per_step")
-    hyd_c = pick("hydratune", "cpu_seconds_per_step")
-    raw_m, hyd_m = pick("raw", "peak_train_mib"), pick("hydratune", "peak_train_mib")
-    losses = {r.side: r.first_loss for r in runs if r.model == model and r.method == method}
-    return {
-        "model": model,
-        "method": method,
-        "steps": s.steps,
-        "warmup": s.warmup,
-        "batch": s.batch,
-        "max_length": s.max_length,
-        "repeats": len(
-            [r for r in runs if r.side == "raw" and r.model == model and r.method == method]
-        ),
-        "raw_s_per_step": raw_s,
-        "hydratune_s_per_step": hyd_s,
-        "time_ratio": hyd_s / raw_s,
-        "raw_cpu_s_per_step": raw_c,
-        "hydratune_cpu_s_per_step": hyd_c,
-        "cpu_ratio": hyd_c / raw_c,
-        "raw_peak_mib": raw_m,
-        "hydratune_peak_mib": hyd_m,
-        "memory_ratio": hyd_m / raw_m,
-        "hydratune_process_peak_mib": pick("hydratune", "peak_process_mib"),
-        "first_loss_raw": losses.get("raw"),
-        "first_loss_hydratune": losses.get("hydratune"),
-    }
+    add(result, compare("hydratune / raw", "s/step", values(hyd_runs, "s_per_step"),
+                        values(raw_runs, "s_per_step"), GOAL, at_most=True))  # fmt: skip
+    add(result, compare("raw / raw (control: noise floor)", "s/step",
+                        values(ctl_a, "s_per_step"), values(ctl_b, "s_per_step")))  # fmt: skip
+    add(result, compare("hydratune / raw", "CPU s/step", values(hyd_runs, "cpu_s_per_step"),
+                        values(raw_runs, "cpu_s_per_step")))  # fmt: skip
+    add(result, compare("hydratune / raw", "peak RSS", values(hyd_runs, "peak_mib"),
+                        values(raw_runs, "peak_mib")))  # fmt: skip
+    result["markdown"] = markdown(result)
+    save(result)
+    return result
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The overhead table for docs/benchmarks.md."""
-    lines = [
-        "| model | method | steps (timed) | batch x len | raw s/step | hydratune s/step "
-        "| **time ratio** | raw CPU s/step | hydratune CPU s/step | **CPU ratio** "
-        "| raw peak RSS (MiB) | hydratune peak RSS (MiB) | **memory ratio** "
-        "| step-1 loss raw / hydratune |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    columns = [
+        ("s/step", "s_per_step", ".3f"),
+        ("CPU s/step", "cpu_s_per_step", ".3f"),
+        ("timed s", "timed_s", ".0f"),
+        ("tokens/s", "tokens_per_s", ".1f"),
+        ("peak RSS MiB", "peak_mib", ".0f"),
+        ("step-1 loss", "first_loss", ".5f"),
     ]
-    for r in result["summary"]:
-        goal = "" if r["time_ratio"] <= 1.03 else " (goal 1.03 not met)"
-        lines.append(
-            f"| {r['model']} | {r['method']} | {r['steps']} ({r['steps'] - r['warmup']}) "
-            f"| {r['batch']} x {r['max_length']} | {r['raw_s_per_step']:.4f} "
-            f"| {r['hydratune_s_per_step']:.4f} | **{r['time_ratio']:.3f}**{goal} "
-            f"| {r['raw_cpu_s_per_step']:.4f} | {r['hydratune_cpu_s_per_step']:.4f} "
-            f"| **{r['cpu_ratio']:.3f}** "
-            f"| {r['raw_peak_mib']:.0f} | {r['hydratune_peak_mib']:.0f} "
-            f"| **{r['memory_ratio']:.3f}** | {r['first_loss_raw']:.5f} / "
-            f"{r['first_loss_hydratune']:.5f} |"
-        )
-    return "\n".join(lines)
+    return comparison_table(result["comparisons"]) + "\n\n" + runs_table(result["runs"], columns)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="tiny,smollm2_135m")
-    parser.add_argument("--methods", default="lora,full")
-    parser.add_argument("--steps", type=int, default=0, help="override every model's steps")
-    parser.add_argument("--warmup", type=int, default=-1, help="override the warm-up steps")
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
-    parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "bench" / "overhead")
-    parser.add_argument("--json", type=Path, default=ROOT / "outputs" / "bench" / "overhead.json")
-    parser.add_argument("--raw-worker", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("case", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.raw_worker:
-        raw_loop(args.case, args.raw_worker)
-        return
-    quick = quick_mode()
-    if quick:
-        args.models, args.methods, args.repeats = "tiny", "lora", 1
-    info = machine(args.threads)
-    runs: list[Run] = []
-    summary = []
-    for model in args.models.split(","):
-        s = QUICK if quick else SETTINGS[model]
-        if args.steps:
-            s = Setting(args.steps, s.warmup, s.batch, s.max_length)
-        if args.warmup >= 0:
-            s = Setting(s.steps, args.warmup, s.batch, s.max_length)
-        for method in args.methods.split(","):
-            for rep in range(args.repeats):
-                # Alternate which side goes first (raw, hyd, hyd, raw, ...): drifting load
-                # on a shared machine then weighs on both sides alike.
-                sides = ("raw", "hydratune") if rep % 2 == 0 else ("hydratune", "raw")
-                for side in sides:
-                    run = run_side(side, model, method, s, rep, args.work, args.threads)
-                    runs.append(run)
-                    print(
-                        f"{model} {method} {side} #{rep}: {run.seconds_per_step:.4f} s/step, "
-                        f"peak {run.peak_train_mib:.0f} MiB",
-                        flush=True,
-                    )
-            summary.append(summarize(runs, model, method, s))
-    example = overrides(
-        args.models.split(",")[0],
-        args.methods.split(",")[0],
-        QUICK if quick else SETTINGS[args.models.split(",")[0]],
-    )
-    result = {
-        "command": " ".join(["python", "bench/overhead.py", *sys.argv[1:]]),
-        "quick": quick,
-        "train_py_example": " ".join(["python train.py", *example]),
-        "machine": info,
-        "runs": [asdict(r) for r in runs],
-        "summary": summary,
-    }
-    publish(args.json, result, markdown)
+    print(run(args.threads)["markdown"])
 
 
 if __name__ == "__main__":

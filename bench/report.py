@@ -1,0 +1,92 @@
+"""Result files and tables shared by the rows: each row's JSON (commit, machine, every setting,
+every run, every comparison) and the markdown table of its comparisons."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from harness import ROOT, machine, quick_mode, write_json
+from stats import Comparison
+
+RESULTS = ROOT / "bench" / "results"  # full runs: committed, the raw data behind the doc
+QUICK_RESULTS = ROOT / "outputs" / "bench" / "quick"  # smoke runs: gitignored
+
+
+def results_dir() -> Path:
+    return QUICK_RESULTS if quick_mode() else RESULTS
+
+
+def work_dir(row: str) -> Path:
+    """Scratch space for a row's runs (logs, run dirs): never committed."""
+    return ROOT / "outputs" / "bench" / ("quick-work" if quick_mode() else "work") / row
+
+
+def new_result(row: str, title: str, settings: dict[str, Any], threads: int) -> dict[str, Any]:
+    """The frame of a row's result file: what ran, on what, from which commit."""
+    return {
+        "row": row,
+        "title": title,
+        "command": ("BENCH_QUICK=1 " if quick_mode() else "") + f"python bench/{row}.py",
+        "quick": quick_mode(),
+        "machine": machine(threads),
+        "settings": settings,
+        "runs": {},
+        "comparisons": [],
+    }
+
+
+def add(result: dict[str, Any], comparison: Comparison) -> Comparison:
+    result["comparisons"].append(comparison.as_dict())
+    return comparison
+
+
+def save(result: dict[str, Any]) -> Path:
+    """Write the row's result file, with the load average at its end beside the one at start."""
+    result["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    path = results_dir() / f"{result['row']}.json"
+    write_json(path, result)
+    return path
+
+
+def load(row: str) -> dict[str, Any] | None:
+    path = results_dir() / f"{row}.json"
+    return dict(json.loads(path.read_text())) if path.is_file() else None
+
+
+def comparison_table(comparisons: list[dict[str, Any]]) -> str:
+    """One line per comparison: per-pair ratios, geometric mean [95% interval], goal."""
+    lines = [
+        "| comparison | metric | pairs | per-pair ratios | **ratio [95% CI]** | goal |",
+        "|---|---|--:|---|--:|---|",
+    ]
+    for raw in comparisons:
+        c = Comparison(**raw)
+        ratios = ", ".join(f"{r:.3f}" for r in c.ratios)
+        lines.append(
+            f"| {c.name} | {c.metric} | {len(c.ratios)} | {ratios} | **{c.interval()}** "
+            f"| {c.goal_text()} |"
+        )
+    return "\n".join(lines)
+
+
+def runs_table(runs: dict[str, list[dict[str, Any]]], columns: list[tuple[str, str, str]]) -> str:
+    """Every run of every side: `columns` are (header, key, format)."""
+    head = "| side | # | " + " | ".join(h for h, _, _ in columns) + " |"
+    lines = [head, "|---|--:|" + "--:|" * len(columns)]
+    for side, values in runs.items():
+        for i, run in enumerate(values):
+            cells = []
+            for _, key, fmt in columns:
+                value = run.get(key)
+                cells.append("" if value is None else format(value, fmt))
+            lines.append(f"| {side} | {i} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def unavailable(result: dict[str, Any], override: str) -> None:
+    """Record that this tree lacks an option a row measures (it will after a merge)."""
+    result.setdefault("unavailable", []).append(override)
+    print(f"{result['row']}: {override}: option not available in this tree", flush=True)
