@@ -2,8 +2,9 @@
 
 Everything lives in one folder: its own munge key and socket (a munged run as the `munge`
 user), its own slurm.conf on free ports, the state, spool and log files. `up` starts exactly
-three daemons (munged, slurmctld, slurmd) and records their pids in the folder; `down` stops
-exactly those pids and removes the folder. The node declares 64 CPUs, 256 GB and four GPUs
+five daemons (munged, mariadbd and slurmdbd for accounting (tests/slurm_accounting.py: submitit
+polls job states with sacct), slurmctld, slurmd) and records their pids in the folder; `down`
+stops exactly those pids and removes the folder. The node declares 64 CPUs, 256 GB and four GPUs
 (`SlurmdParameters=config_overrides` keeps it schedulable on a 2-core machine; the GPUs are
 placeholder character devices /dev/fakegpu[0-3], so SLURM accepts `--gpus-per-node=4` jobs and
 sets CUDA_VISIBLE_DEVICES while torch sees no CUDA: GPU presets fail on the compute side).
@@ -28,6 +29,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests import slurm_accounting
+
 DAEMONS = ("munged", "slurmctld", "slurmd")
 FAKE_GPUS = [Path(f"/dev/fakegpu{n}") for n in range(4)]
 CPUS, MEMORY_MB = 64, 262144
@@ -37,11 +40,11 @@ def unavailable_reason() -> str | None:
     """Why a SLURM cluster cannot start on this machine, or None when it can."""
     if os.getuid() != 0:
         return "the SLURM test cluster needs root (slurmd runs jobs as the submitting user)"
-    missing = [d for d in DAEMONS if not Path(_daemon(d)).exists()]
+    missing = [d for d in DAEMONS if not Path(_daemon(d)).exists()] + slurm_accounting.missing()
     if missing or shutil.which("sbatch") is None:
         return (
             f"SLURM is not installed ({', '.join(missing) or 'sbatch'} missing): "
-            "apt-get install slurm-wlm munge (make install does)"
+            "apt-get install slurm-wlm slurmdbd munge mariadb-server (make install does)"
         )
     try:
         import pwd
@@ -67,11 +70,14 @@ def env(folder: Path) -> dict[str, str]:
     return {"SLURM_CONF": str(folder / "slurm.conf")}
 
 
-def _write_config(folder: Path) -> None:
+def _write_config(folder: Path) -> tuple[int, int]:
+    """slurm.conf, gres.conf and slurmdbd.conf; returns MariaDB's and slurmdbd's ports."""
     host = socket.gethostname().split(".")[0]
     for sub in ("state", "spool", "log"):
         (folder / sub).mkdir(exist_ok=True)
     munge_socket = folder / "munge" / "munge.socket"
+    dbd_port, db_port = _free_port(), _free_port()
+    slurm_accounting.write_config(folder, munge_socket, dbd_port, db_port)
     (folder / "slurm.conf").write_text(
         f"""# hydratune's throwaway test cluster (tests/slurm_kit.py)
 ClusterName=hydratune
@@ -91,8 +97,7 @@ SlurmdLogFile={folder}/log/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-SelectType=select/cons_tres
+{slurm_accounting.slurm_conf_lines(munge_socket, dbd_port)}SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SlurmdParameters=config_overrides
 ReturnToService=2
@@ -106,6 +111,7 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
     )
     (folder / "gres.conf").write_text(f"Name=gpu File=/dev/fakegpu[0-{len(FAKE_GPUS) - 1}]\n")
+    return db_port, dbd_port
 
 
 def _make_fake_gpus(folder: Path) -> None:
@@ -149,9 +155,12 @@ def _start_munge(folder: Path) -> None:
 
 
 def _pid_files(folder: Path) -> dict[str, Path]:
+    """Every daemon's pid file, in the order `down` stops them (munged, which the others
+    authenticate with, last)."""
     return {
         "slurmd": folder / "slurmd.pid",
         "slurmctld": folder / "slurmctld.pid",
+        **slurm_accounting.pid_files(folder),
         "munged": folder / "munge" / "munged.pid",
     }
 
@@ -175,18 +184,23 @@ def _node_idle(folder: Path) -> bool:
 
 
 def up(folder: Path) -> Path:
-    """Start the cluster's three daemons with their config in `folder` (created, empty)."""
+    """Start the cluster's five daemons with their config in `folder` (created, empty)."""
     reason = unavailable_reason()
     if reason:
         raise RuntimeError(reason)
     folder.mkdir(parents=True, exist_ok=False)
     folder.chmod(0o755)
     try:
-        _write_config(folder)
+        db_port, dbd_port = _write_config(folder)
         _make_fake_gpus(folder)
         _start_munge(folder)
+        slurm_accounting.start_mariadb(folder, db_port)
         conf = str(folder / "slurm.conf")
         _wait_for("munged start", lambda: _pid_files(folder)["munged"].exists(), folder)
+        ready = slurm_accounting.listening
+        _wait_for("MariaDB start", lambda: ready("127.0.0.1", db_port), folder)
+        slurm_accounting.start_slurmdbd(folder)
+        _wait_for("slurmdbd start", lambda: ready(socket.gethostname(), dbd_port), folder)
         subprocess.run([_daemon("slurmctld"), "-f", conf], check=True, timeout=30)
         _wait_for("slurmctld start", lambda: _pid_files(folder)["slurmctld"].exists(), folder)
         subprocess.run([_daemon("slurmd"), "-f", conf], check=True, timeout=30)

@@ -40,6 +40,12 @@ def sbatch_script(sweep: Path) -> str:
     return script.read_text()
 
 
+def slurm_cmd(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(args, env={**os.environ, **env}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_two_trial_ddp_sweep_runs_through_sbatch_and_srun_with_its_summary(
     slurm: dict[str, str], tmp_path: Path
 ) -> None:
@@ -78,15 +84,44 @@ def test_gpu_preset_submits_from_a_gpu_less_node_and_fails_on_the_compute_side(
     assert "trial failed: the run cannot start" in log and "needs a CUDA GPU" in log
 
 
+def test_a_trial_cancelled_with_scancel_is_cancelled_in_the_summary_and_the_sweep_goes_on(
+    slurm: dict[str, str], tmp_path: Path
+) -> None:
+    # Accounting (slurmdbd) lets submitit see the cancelled job end; the sweep command returns.
+    env = {**os.environ, **slurm, "HYDRATUNE_OUTPUT": str(tmp_path), "HYDRA_FULL_ERROR": "0"}
+    args = [*SLURM, "method=lora,dora", *TINY, "trainer.max_steps=2"]
+    submitter = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (jobs := slurm_cmd(slurm, "squeue", "-h", "-o", "%i").split()):
+            assert submitter.poll() is None, "the sweep ended before its jobs were queued"
+            assert time.monotonic() < deadline, "no job queued in time"
+            time.sleep(0.1)
+        # The array's second task (trial 1, method=dora) is cancelled as soon as it is queued.
+        second = jobs[0].split("_")[0] + "_1"
+        slurm_cmd(slurm, "scancel", second)
+        _, stderr = submitter.communicate(timeout=240)
+    finally:
+        if submitter.poll() is None:
+            submitter.kill()
+    assert submitter.returncode == 0, stderr[-3000:]
+    rows = {r["trial"]: r for r in summary(sweep_dir(tmp_path))}
+    assert rows["0"]["status"] == "ok" and float(rows["0"]["val_loss_after"]) > 0
+    assert rows["1"]["status"] == "cancelled" and "method=dora" in rows["1"]["overrides"]
+    assert f"SLURM job {second} ended CANCELLED" in rows["1"]["reason"]
+    assert rows["1"]["val_loss_after"] == ""
+
+
 # Checkpoints every 4 steps; the signal comes once step 4 is saved, well before step 16.
 RESUMABLE = [a for a in TINY if not a.startswith("trainer.max_steps")]
 RESUMABLE += ["trainer.max_steps=16", "run.checkpoint_every_n_steps=4", "method.dropout=0.1"]
-
-
-def slurm_cmd(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(args, env={**os.environ, **env}, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_usr2_checkpoints_requeues_and_resumes_to_the_uninterrupted_adapter(
