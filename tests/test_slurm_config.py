@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from framework.cli.preflight import preflight
 from framework.errors import UserError
 from framework.launchers.remote import runs_elsewhere
-from framework.launchers.slurm import register_resolvers
+from framework.launchers.slurm import SLURM_LAUNCHER, register_resolvers
 from framework.launchers.slurm_outcome import record_unfinished
 from framework.sweeps.summary import write_summary
 from tests.helpers import CONF, compose_config
@@ -81,3 +81,11 @@ def test_a_job_that_ended_without_a_result_is_a_row_with_its_status_and_reason(
     assert row["status"] == status and row["overrides"] == "method=dora model=tiny"
     assert row["reason"].startswith(f"SLURM job 7_1 ended {state} without a result")
     assert "7_1_0_log.out" in row["reason"] and row["val_loss_after"] == ""
+
+
+def test_optuna_on_slurm_composes_the_search_with_the_slurm_launcher() -> None:
+    cfg = preflight(CONF, "train", ["model=tiny", "+sweep=[optuna,on_slurm]"], multirun=True)
+    assert runs_elsewhere(cfg) == "slurm"
+    assert str(cfg.hydra.launcher._target_) == SLURM_LAUNCHER
+    assert "Optuna" in str(cfg.hydra.sweeper._target_)
+    assert set(cfg.hydra.sweeper.params) == {"optim.lr", "method.r"}  # no grid from +sweep=slurm
