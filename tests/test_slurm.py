@@ -60,7 +60,7 @@ def single_process(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One process, batch 4: the losses every DDP run on SLURM must reproduce."""
     run_dir = tmp_path_factory.mktemp("single") / "run"
     args = [*DDP, "dataset.batch_size=4", "method=lora", f"hydra.run.dir={run_dir}"]
-    result = run_train(args, run_dir.parent)
+    result = run_train(args, run_dir.parent, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
