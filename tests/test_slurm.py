@@ -80,7 +80,7 @@ def test_two_trial_ddp_sweep_runs_through_sbatch_and_srun_like_one_process(
     # re-spawn), DDP over gloo, both ranks in the trial's one run dir. Their per-step losses
     # equal one process's on the same global batch.
     args = [*SLURM, "hardware=cpu_ddp", "method=lora,dora", *DDP, "dataset.batch_size=2"]
-    result = run_train(args, tmp_path / "slurm", slurm, timeout=300)
+    result = run_train(args, tmp_path / "slurm", slurm, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = sweep_dir(tmp_path / "slurm")
     rows = summary(sweep)
@@ -106,7 +106,7 @@ def test_a_two_node_job_runs_one_rank_on_each_node_like_one_process(
     # id), rank 0's node is the address both reach (MASTER_ADDR from SLURM_NODELIST).
     args = [*SLURM, "hardware=cpu_ddp", "hardware.num_nodes=2", "hardware.devices=1"]
     args += ["method=lora", *DDP, "dataset.batch_size=2"]
-    result = run_train(args, tmp_path, slurm, timeout=300)
+    result = run_train(args, tmp_path, slurm, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = sweep_dir(tmp_path)
     script = sbatch_script(sweep)

@@ -10,6 +10,7 @@ hydra.launcher._target_ here; the launcher's settings are the plugin's (submitit
 
 # No `from __future__ import annotations`: Hydra execs plugin modules outside sys.modules.
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,20 @@ from omegaconf import OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 INIT_KEYS = ("max_num_timeout",)  # given to the executor itself, the rest are job parameters
+# The longest wait between two sacct calls while a trial's job runs: submitit's own interval
+# grows with the sweep's age (up to 10 minutes), which delays noticing a cancelled job.
+SACCT_POLL_S = 30.0
+
+
+def wait_for(job: Any) -> None:
+    """Wait until the job ended (its result written, or SLURM's accounting says so)."""
+    last = time.monotonic()
+    while not job.done():  # the result file each second, sacct on submitit's schedule
+        if time.monotonic() - last >= SACCT_POLL_S:
+            if job.done(force_check=True):
+                return
+            last = time.monotonic()
+        time.sleep(1)
 
 
 class SlurmLauncher(SubmititSlurmLauncher):
@@ -72,6 +87,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
 
         from framework.launchers.slurm_outcome import record_unfinished
 
+        wait_for(job)
         try:
             return job.results()[0]
         except UncompletedJobError:
