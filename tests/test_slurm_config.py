@@ -60,12 +60,6 @@ def test_launcher_shape_follows_the_hardware_preset(
     assert (shape["nodes"], shape["tasks_per_node"], shape["gpus_per_node"]) == (nodes, tasks, gpus)
 
 
-class _Job:  # what record_unfinished reads from a submitit job: its id, state and log path
-    def __init__(self, job_id: str, state: str, stdout: Path) -> None:
-        self.job_id, self.state = job_id, state
-        self.paths = type("Paths", (), {"stdout": stdout})()
-
-
 @pytest.mark.parametrize(
     ("state", "status", "marker"),
     [("CANCELLED by 0", "cancelled", "CANCELLED"), ("NODE_FAIL", "failed", "FAILED")],
@@ -74,8 +68,8 @@ def test_a_job_that_ended_without_a_result_is_a_row_with_its_status_and_reason(
     tmp_path: Path, state: str, status: str, marker: str
 ) -> None:
     trial = tmp_path / "1"  # never started: no run dir yet, the launcher writes its overrides
-    job = _Job("7_1", state, tmp_path / ".submitit" / "7_1" / "7_1_0_log.out")
-    assert record_unfinished(trial, ["method=dora", "model=tiny"], job) == status
+    log_file = str(tmp_path / ".submitit" / "7_1" / "7_1_0_log.out")
+    assert record_unfinished(trial, ["method=dora", "model=tiny"], "7_1", state, log_file) == status
     assert (trial / marker).is_file()
     (row,) = write_summary(tmp_path)
     assert row["status"] == status and row["overrides"] == "method=dora model=tiny"

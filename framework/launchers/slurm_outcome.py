@@ -10,7 +10,6 @@ summary (framework/sweeps/summary.py) lists the trial with status `cancelled` or
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -22,10 +21,11 @@ def unfinished_status(state: str) -> str:
     return "cancelled" if state.upper().startswith("CANCELLED") else "failed"
 
 
-def record_unfinished(trial: Path, overrides: list[str], job: Any) -> str:
+def record_unfinished(
+    trial: Path, overrides: list[str], job_id: str, state: str, log_file: str
+) -> str:
     """Write the trial's CANCELLED or FAILED file (and its overrides when it never started);
-    returns the status, 'cancelled' or 'failed'. `job` is the submitit job."""
-    state = str(job.state)
+    returns the status, 'cancelled' or 'failed'. `state`: SLURM's, as sacct reports it."""
     status = unfinished_status(state)
     trial.mkdir(parents=True, exist_ok=True)
     record = trial / ".hydra" / "overrides.yaml"
@@ -34,6 +34,6 @@ def record_unfinished(trial: Path, overrides: list[str], job: Any) -> str:
         record.write_text(yaml.safe_dump(overrides))
     name = CANCELLED if status == "cancelled" else FAILED
     (trial / name).write_text(
-        f"SLURM job {job.job_id} ended {state} without a result; its log: {job.paths.stdout}\n"
+        f"SLURM job {job_id} ended {state} without a result; its log: {log_file}\n"
     )
     return status

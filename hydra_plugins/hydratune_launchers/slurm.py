@@ -10,6 +10,7 @@ hydra.launcher._target_ here; the launcher's settings are the plugin's (submitit
 
 # No `from __future__ import annotations`: Hydra execs plugin modules outside sys.modules.
 import logging
+import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,15 +31,26 @@ INIT_KEYS = ("max_num_timeout",)  # given to the executor itself, the rest are j
 SACCT_POLL_S = 30.0
 
 
-def wait_for(job: Any) -> None:
-    """Wait until the job ended (its result written, or SLURM's accounting says so)."""
+def wait_for(job: Any) -> str | None:
+    """Wait until the job ended (its result written, or SLURM's accounting says so). Returns
+    why SLURM no longer knows the job when it has vanished: an array task cancelled while
+    still pending leaves no accounting record (SLURM 22.05), and submitit would wait forever."""
     last = time.monotonic()
     while not job.done():  # the result file each second, sacct on submitit's schedule
         if time.monotonic() - last >= SACCT_POLL_S:
             if job.done(force_check=True):
-                return
+                return None
+            if str(job.state) == "UNKNOWN" and not _queued(str(job.job_id)):
+                return "CANCELLED while pending (no accounting record, not in the queue)"
             last = time.monotonic()
         time.sleep(1)
+    return None
+
+
+def _queued(job_id: str) -> bool:
+    """Whether squeue still lists the job (pending, running, or requeued)."""
+    listed = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True)
+    return listed.returncode == 0 and bool(listed.stdout.strip())
 
 
 class SlurmLauncher(SubmititSlurmLauncher):
@@ -87,11 +99,12 @@ class SlurmLauncher(SubmititSlurmLauncher):
 
         from framework.launchers.slurm_outcome import record_unfinished
 
-        wait_for(job)
-        try:
-            return job.results()[0]
-        except UncompletedJobError:
-            pass
+        vanished = wait_for(job)
+        if vanished is None:
+            try:
+                return job.results()[0]
+            except UncompletedJobError:
+                pass
         if self.hydra_context is None or self.config is None:
             raise ValueError("the SLURM launcher was not set up")
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
@@ -99,7 +112,11 @@ class SlurmLauncher(SubmititSlurmLauncher):
             cfg.hydra.job.num = idx
             cfg.hydra.job.id = str(job.job_id)
         trial = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
-        status = record_unfinished(trial, list(cfg.hydra.overrides.task), job)
+        state = vanished or str(job.state)
+        log_file = str(job.paths.stdout)
+        status = record_unfinished(
+            trial, list(cfg.hydra.overrides.task), str(job.job_id), state, log_file
+        )
         log.error("trial #%d (SLURM job %s) %s: %s", idx, job.job_id, status, trial)
         return JobReturn(
             overrides=overrides,
