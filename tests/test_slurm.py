@@ -246,7 +246,8 @@ def test_optuna_study_on_slurm_continues_after_the_sweep_command_is_killed(
     # runs only the remaining trial of run.sweep_trials=2.
     args = ["-m", "+sweep=[optuna,on_slurm]", "run.name=study", "run.sweep_trials=2"]
     args += ["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2"]
-    args += [*TINY, "trainer.max_steps=2"]
+    # optim.lr is searched (TINY's fixed one left out): each trial gets its own dir.
+    args += [a for a in TINY if not a.startswith("optim.lr")] + ["trainer.max_steps=2"]
     db = f"sqlite:///{tmp_path}/optuna/study.db"
     env = {**os.environ, **slurm, "HYDRATUNE_OUTPUT": str(tmp_path), "HYDRA_FULL_ERROR": "0"}
     first = subprocess.Popen(
