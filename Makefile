@@ -40,8 +40,9 @@ service-debs:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SERVICE_DEBS) >/dev/null \
 	  || echo "warning: could not install $(SERVICE_DEBS); the PostgreSQL service tests will be skipped" >&2; }
 
-# The SLURM tests start a throwaway one-node cluster (tests/slurm_kit.py) from Debian's packages.
-SLURM_DEBS := slurm-wlm munge
+# The SLURM tests start a throwaway two-node cluster on this machine (tests/slurm_kit.py) from
+# Debian's packages: slurmdbd + MariaDB give it the accounting (sacct) that submitit polls.
+SLURM_DEBS := slurm-wlm slurmdbd munge mariadb-server
 slurm-debs:
 	@dpkg -s $(SLURM_DEBS) >/dev/null 2>&1 || { \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo -n"; \
@@ -50,7 +51,7 @@ slurm-debs:
 
 install: $(STAMP) corpora service-debs slurm-debs
 
-# A one-node SLURM cluster for trying +sweep=slurm by hand (root): its config, state and logs in
+# A two-node SLURM cluster on this machine for trying +sweep=slurm by hand (root): its config, state and logs in
 # $(SLURM_DIR); then `export SLURM_CONF=$(SLURM_DIR)/slurm.conf`. slurm-down stops exactly it.
 SLURM_DIR ?= .slurm
 slurm-up: slurm-debs

@@ -7,6 +7,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from framework.launchers.slurm import SLURM_LAUNCHER
+
 PLUGIN = "hydra_plugins.hydratune_launchers.launchers"
 # Launchers that prepare a run for another machine: the GPU checks belong to that machine.
 REMOTE_LAUNCHERS = {
@@ -16,6 +18,7 @@ REMOTE_LAUNCHERS = {
 # Launchers whose jobs run on other machines but report back (a SLURM cluster's compute nodes):
 # the submitting machine (a login node) checks the config, the job's node checks the machine.
 SUBMITTING_LAUNCHERS = {
+    SLURM_LAUNCHER: "slurm",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": "slurm",
 }
 # Overrides that pick or configure where a run goes: never passed on to the run itself.

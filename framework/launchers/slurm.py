@@ -14,7 +14,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+# sweeps/sweep/slurm.yaml's launcher: the plugin's, recording trials that end without a result.
+SLURM_LAUNCHER = "hydra_plugins.hydratune_launchers.slurm.SlurmLauncher"
 
 
 def _count(value: Any) -> int:

@@ -27,12 +27,27 @@ COLUMNS = [
 ]
 
 
+# A trial without metrics: the file in its run dir that says why, and the status it gives.
+# FAILED: train() refused the run (bad input, the machine) or its SLURM job ended without a
+# result; CANCELLED: its SLURM job was cancelled (framework/launchers/slurm_outcome.py).
+UNFINISHED = {"CANCELLED": "cancelled", "FAILED": "failed"}
+
+
+def trial_status(trial: Path, metrics: dict[str, Any]) -> str:
+    """ok (metrics written), cancelled, failed, or incomplete (still running, or killed)."""
+    if metrics:
+        return "ok"
+    found = [status for name, status in UNFINISHED.items() if (trial / name).is_file()]
+    return found[0] if found else "incomplete"
+
+
 def failure_reason(trial: Path) -> str:
-    """A failed trial's reason in one line (its FAILED file holds the whole message)."""
-    failed = trial / "FAILED"
-    if not failed.is_file():
+    """A cancelled or failed trial's reason in one line (its CANCELLED or FAILED file holds
+    the whole message)."""
+    found = [trial / name for name in UNFINISHED if (trial / name).is_file()]
+    if not found:
         return ""
-    lines = [line.strip() for line in failed.read_text().splitlines() if line.strip()]
+    lines = [line.strip() for line in found[0].read_text().splitlines() if line.strip()]
     # "the run cannot start:" then one problem per line: the problems are the reason.
     if len(lines) > 1 and lines[0].endswith(":"):
         lines = lines[1:]
@@ -47,7 +62,7 @@ def trial_rows(sweep_dir: Path) -> list[dict[str, Any]]:
         overrides = yaml.safe_load(overrides_file.read_text()) or []
         metrics_file = trial / "metrics.json"
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-        status = "ok" if metrics else ("failed" if (trial / "FAILED").is_file() else "incomplete")
+        status = trial_status(trial, metrics)
         rows.append(
             {
                 "trial": str(trial.relative_to(sweep_dir)),
@@ -57,7 +72,7 @@ def trial_rows(sweep_dir: Path) -> list[dict[str, Any]]:
                 "peak_memory_mib": metrics.get("peak_memory_mib", ""),
                 "wall_time_s": metrics.get("wall_time_s", ""),
                 "status": status,
-                "reason": failure_reason(trial) if status == "failed" else "",
+                "reason": failure_reason(trial) if status in UNFINISHED.values() else "",
             }
         )
     return rows

@@ -14,6 +14,7 @@ ALLOWED_TARGETS = frozenset(
         "framework.sweeps.summary.SweepSummary",
         "hydra_plugins.hydratune_launchers.launchers.AzureMLLauncher",
         "hydra_plugins.hydratune_launchers.launchers.KaitoLauncher",
+        "hydra_plugins.hydratune_launchers.slurm.SlurmLauncher",
         "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
         "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
         "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
