@@ -32,7 +32,7 @@ def mount(app: FastAPI, project_root: Path, data_dir: Path) -> None:
         "methods": method_fields(),
         "run_fields": run_fields(state.console_defaults),
     }
-    for module in (pages, compose, chat):
+    for module in (chat, compose, pages):  # /jobs/{id}/chat before /jobs/{id}/{action}
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

@@ -54,6 +54,11 @@ def _page(request: Request, project: str, cookie: str, **context: Any) -> Respon
         hyperparameters=HYPERPARAMETERS,
         ranges=RANGES,
         values=context.pop("values", {}),
+        defaults={
+            "model": state.console_defaults.model.name,
+            "method": state.console_defaults.method.name,
+            "hardware": state.console_defaults.hardware.name,
+        },
         **context,
     )
 
@@ -75,7 +80,8 @@ async def upload(request: Request) -> Response:
     if not isinstance(upload, UploadFile) or not upload.filename:
         return _page(request, project, cookie, upload_error="Choose a file to upload.")
     try:
-        row = await run_in_threadpool(files.upload, request, upload, "fine-tune", project)
+        file: Any = upload  # the API's handler reads .filename and .file, as FastAPI gives them
+        row = await run_in_threadpool(files.upload, request, file, "fine-tune", project)
     except HTTPException as error:
         message = views.message_of(error)
         return _page(request, project, cookie, upload_error=message, status_code=400)
@@ -109,9 +115,14 @@ def request_body(request: Request, form: dict[str, str]) -> dict[str, Any]:
         "hydratune": {
             "method": method,
             "hardware": form.get("hardware", ""),
-            "overrides": form_overrides(fields, form),
+            "overrides": form_overrides(fields, form) + extra_overrides(form),
         },
     }
+
+
+def extra_overrides(form: dict[str, str]) -> list[str]:
+    """The form's free key=value lines (any other key of the run), one per line."""
+    return [line.strip() for line in form.get("overrides", "").splitlines() if line.strip()]
 
 
 def dry_run(request: Request, project: str, body: dict[str, Any]) -> str:

@@ -36,10 +36,11 @@ class Field:
     optional: bool
     low: float | None = None
     high: float | None = None
+    scope: str = ""  # a method's name: its fields' ids are unique on the page
 
     @property
     def html_id(self) -> str:
-        return "f-" + self.key.replace(".", "-")
+        return "f-" + (self.scope + "-" if self.scope else "") + self.key.replace(".", "-")
 
     @property
     def shown_default(self) -> str:
@@ -114,7 +115,8 @@ def method_fields() -> dict[str, list[Field]]:
     for name in method_names():
         cls = get_method(name).cls
         ranges = dict(getattr(cls, "ranges", {}) or {})
-        out[name] = schema_fields("method", cls.config_class, None, ranges)
+        fields = schema_fields("method", cls.config_class, None, ranges)
+        out[name] = [dataclasses.replace(f, scope=name) for f in fields]
     return out
 
 
