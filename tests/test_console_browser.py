@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from framework.service.auth import create_key
+from framework.service.db import Database
 from tests.helpers import ROOT
-from tests.service_kit import Server, chat_file, create_key, job_pids, kill_job_groups
+from tests.service_kit import Server, chat_file, job_pids, kill_job_groups
 
 pytestmark = pytest.mark.e2e  # serve.py, its train.py jobs and chromium are subprocesses
 
@@ -40,7 +42,9 @@ def _browser() -> Any:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("console")
-    keys = {p: create_key(data_dir, p) for p in ("teamA", "teamB")}
+    db = Database(f"sqlite:///{data_dir / 'hydratune.db'}")  # the file serve.py will use
+    keys = {p: create_key(db, p)[1] for p in ("teamA", "teamB")}
+    db.engine.dispose()
     server = Server(data_dir, ("slots=1",)).start()
     browser = _browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -126,43 +130,44 @@ def test_console_in_a_browser(site: dict[str, Any], tmp_path: Path) -> None:
     page.sign_in(site["keys"]["teamA"])
     assert page.text("#project-name") == "teamA"
 
-    # upload: a bad file shows the server's file:line error, a good one is selected
+    # upload, the dry-run plan, then the tiny job (it trains while the next steps run)
     page.open("/new")
     good = chat_file(tmp_path / "sums.jsonl")
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text(good.read_text() + '{"messages": [{"role": "user", "content": "hi"}]}\n')
-    page.find("#upload-file").send_keys(str(bad))
-    page.find("#upload-button").click()
-    page.wait(lambda: page.text("#upload-error"))
-    assert "bad.jsonl:25: the conversation has no assistant message" in page.text("#upload-error")
-    page.shot("02-upload-error")
     page.find("#upload-file").send_keys(str(good))
     page.find("#upload-button").click()
     page.wait(lambda: page.text("#upload-ok"))
     assert "sums.jsonl (24 rows" in page.text("#training_file")
-
-    # a bad value: the server's own message; then the dry-run plan
-    _job_form(page, 4, rank="0")
-    page.find("#create-button").click()
-    page.wait(lambda: page.text("#form-error"))
-    assert "method.r=0" in page.text("#form-error")
-    page.shot("03-bad-value")
     _job_form(page, 4)
     page.find("#plan-button").click()
     page.wait(lambda: page.text("#plan-text"))
     plan = page.text("#plan-text")
     assert "# hydratune dry run: nothing was loaded" in plan and "problems: none" in plan
     assert "max_steps=4" in plan and "memory" in plan
-    page.shot("04-plan")
-
-    # the tiny job, then a second one queued behind it (one slot) that is cancelled
+    page.shot("02-plan")
     page.find("#create-button").click()
     page.wait(lambda: "/jobs/" in page.browser.current_url)
     job_url = page.browser.current_url
+
+    # a bad file shows the server's file:line error; a bad value the server's message
     page.open("/new")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(good.read_text() + '{"messages": [{"role": "user", "content": "hi"}]}\n')
+    page.find("#upload-file").send_keys(str(bad))
+    page.find("#upload-button").click()
+    page.wait(lambda: page.text("#upload-error"))
+    assert "bad.jsonl:25: the conversation has no assistant message" in page.text("#upload-error")
+    page.shot("03-upload-error")
+    _job_form(page, 4, rank="0")
+    page.find("#create-button").click()
+    page.wait(lambda: page.text("#form-error"))
+    assert "method.r=0" in page.text("#form-error")
+    page.shot("04-bad-value")
+
+    # a second job, queued behind the first (one slot), is cancelled from its page
     _job_form(page, 400)
     page.find("#create-button").click()
-    page.wait(lambda: "/jobs/" in page.browser.current_url and page.browser.current_url != job_url)
+    page.wait(lambda: "/jobs/" in page.browser.current_url)
+    assert page.browser.current_url != job_url
     page.find("#cancel-button").click()
     page.wait(lambda: page.text("#job-status") == "cancelled")
     page.shot("05-cancelled-job")
@@ -187,6 +192,7 @@ def test_console_in_a_browser(site: dict[str, Any], tmp_path: Path) -> None:
     page.find("#send").click()
     page.wait(lambda: page.text("#answer-tuned") and page.text("#answer-base"), timeout=120)
     assert page.text("#tuned-heading") == "Fine-tuned" and "Base" in page.text("#base-heading")
+    assert page.text("#answer-tuned") != "(empty reply)"  # the base may say nothing
     page.shot("08-chat")
 
     # phone width: the jobs table stacks its cells

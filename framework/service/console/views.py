@@ -20,6 +20,7 @@ from framework.service.db import Checkpoint, Database, Event, Job
 __all__ = ["Job", "PageError", "render"]
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.filters["utc"] = lambda seconds: time.strftime("%H:%M:%S", time.gmtime(seconds))
 
 
 def render(
