@@ -78,9 +78,8 @@ async def logout(request: Request) -> Response:
 
 def _table(request: Request, project: str) -> list[dict[str, Any]]:
     state = request.app.state
-    default_steps = int(state.console_defaults.trainer.max_steps)
     rows = views.project_jobs(state.db, project)
-    return [views.job_line(state.db, job, default_steps) for job in rows]
+    return [views.job_line(state.db, job, state.console_defaults) for job in rows]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -101,7 +100,7 @@ def job_page(request: Request, job_id: str) -> Response:
     project, cookie = session_project(request)
     state = request.app.state
     job = views.own_job(state.db, project, job_id)
-    line = views.job_line(state.db, job, int(state.console_defaults.trainer.max_steps))
+    line = views.job_line(state.db, job, state.console_defaults)
     return render(
         request,
         "job.html",

@@ -97,16 +97,16 @@ def duration(job: Job) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def job_line(db: Database, job: Job, default_steps: int) -> dict[str, Any]:
-    """One row of the jobs table."""
+def job_line(db: Database, job: Job, defaults: Any) -> dict[str, Any]:
+    """One row of the jobs table (defaults: the composed config, for what a job left unset)."""
     points = metric_points(db, job.id)
-    budget = max_steps(job, default_steps)
+    budget = max_steps(job, int(defaults.trainer.max_steps))
     done = max(job.last_train_step, 0)
     return {
         "id": job.id,
         "status": job.status,
         "model": job.hydratune.get("model", job.model),
-        "method": job.hydratune.get("method") or "lora",
+        "method": job.hydratune.get("method") or str(defaults.method.name),
         "progress": f"{done}/{budget}" if budget else f"{done} steps",
         "percent": min(100, int(100 * done / budget)) if budget else None,
         "train_loss": points["train"][-1][1] if points["train"] else None,
