@@ -6,12 +6,15 @@ job, and another project's job URL is a 404. Screenshots of each page: tests/art
 
 from __future__ import annotations
 
+import io
 import shutil
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from framework.service.auth import create_key
@@ -183,7 +186,15 @@ def test_console_in_a_browser(site: dict[str, Any], tmp_path: Path) -> None:
     points = int(page.find("#loss-chart").get_attribute("data-points"))
     assert points >= 4 and "Train loss at step 4" in page.text("#loss-summary")
     assert "step-000004.ckpt" in page.text("#checkpoints")
+    assert float(page.text("#tokens-per-second")) > 0
     page.shot("07-job-succeeded")
+    # the adapter download, with the browser's session cookie: a PEFT adapter folder as a zip
+    cookies = {c["name"]: c["value"] for c in page.browser.get_cookies()}
+    href = page.find("#download-adapter").get_attribute("href")
+    archive = httpx.get(href, cookies=cookies, timeout=60)
+    assert archive.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+    assert "adapter/adapter_config.json" in names, names
 
     # chat: the fine-tuned model and its base answer the same prompt
     page.find("#open-chat").click()
