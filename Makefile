@@ -32,13 +32,14 @@ corpora:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEBS) >/dev/null \
 	  || echo "warning: could not install $(DEBS); the corpus presets will not load" >&2; }
 
-# The service's tests start a throwaway PostgreSQL cluster (Debian's postgresql; SQLite needs nothing).
-SERVICE_DEBS := postgresql
+# The service's tests start a throwaway PostgreSQL cluster (Debian's postgresql; SQLite needs nothing);
+# the web console's browser test drives Debian's headless chromium through chromium-driver (selenium).
+SERVICE_DEBS := postgresql chromium chromium-driver
 service-debs:
 	@dpkg -s $(SERVICE_DEBS) >/dev/null 2>&1 || { \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo -n"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SERVICE_DEBS) >/dev/null \
-	  || echo "warning: could not install $(SERVICE_DEBS); the PostgreSQL service tests will be skipped" >&2; }
+	  || echo "warning: could not install $(SERVICE_DEBS); the PostgreSQL and browser tests will be skipped" >&2; }
 
 # The SLURM tests start a throwaway two-node cluster on this machine (tests/slurm_kit.py) from
 # Debian's packages: slurmdbd + MariaDB give it the accounting (sacct) that submitit polls.

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from framework.service import files, inference, jobs
+from framework.service.console import mount as mount_console
 from framework.service.db import Database
 from framework.service.errors import error_body
 from framework.service.executor import LocalExecutor
@@ -40,12 +41,14 @@ def create_app(cfg: DictConfig, db: Database, project_root: Path) -> FastAPI:
     app.state.models = inference.ModelCache()
     for module in (files, jobs, inference):
         app.include_router(module.router)
+    mount_console(app, project_root, data_dir)
 
     @app.middleware("http")
     async def size_limit(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        limit_mb = cfg.max_upload_mb if request.url.path == "/v1/files" else cfg.max_request_mb
+        uploads = request.url.path in ("/v1/files", "/files")  # the API's and the console's
+        limit_mb = cfg.max_upload_mb if uploads else cfg.max_request_mb
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit_mb * (1 << 20) + 65536:
             detail = {"message": f"request body larger than {limit_mb} MB", "code": "too_large"}

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,49 +17,10 @@ import sqlalchemy as sa
 from framework.errors import UserError
 from framework.service.db import Checkpoint, Database, File, Job, new_id, now
 from framework.service.files import check_rows
+from framework.service.processes import Running, pid_runs, tail_error
 from framework.service.progress import checkpoint_steps, metric_rows
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Running:
-    """A job process this executor watches (started here, or found alive after a restart)."""
-
-    job_id: str
-    pid: int
-    job_dir: Path
-    popen: subprocess.Popen[bytes] | None = None
-    signalled: bool = False
-
-    @property
-    def run_dir(self) -> Path:
-        return self.job_dir / "run"
-
-    @property
-    def exit_file(self) -> Path:
-        return self.job_dir / "exit_code"
-
-    def alive(self) -> bool:
-        if self.popen is not None:
-            return self.popen.poll() is None
-        return pid_runs(self.pid, self.job_dir)
-
-    def exit_code(self) -> int | None:
-        try:
-            return int(self.exit_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-
-def pid_runs(pid: int, job_dir: Path) -> bool:
-    """Whether pid is alive, not a zombie, and is this job's wrapper (not a reused pid)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z" and str(job_dir) in cmdline
 
 
 class LocalExecutor:
@@ -311,15 +271,3 @@ class LocalExecutor:
         job.status, job.finished_at, job.requested = "failed", now(), None
         job.error = {"code": code, "message": message, "param": param}
         self.db.add_event(session, job.id, f"Job failed: {message}", level="error")
-
-
-def tail_error(log_file: Path) -> str:
-    """The user-facing reason a run stopped: its `error:` line, else the last log lines."""
-    try:
-        lines = log_file.read_text(errors="replace").splitlines()
-    except OSError:
-        return "the training process ended without output"
-    for index in range(len(lines) - 1, -1, -1):
-        if lines[index].startswith("error: "):
-            return "\n".join(lines[index:])[len("error: ") :][:2000]
-    return "\n".join(lines[-15:])[-2000:] or "the training process failed"

@@ -21,7 +21,7 @@ from framework.service.jobs import model_presets
 
 router = APIRouter()
 BODY = Body(...)  # the JSON body as a dict (OpenAI requests carry extension fields)
-CACHED_MODELS = 2
+CACHED_MODELS = 4  # two fine-tuned models and their bases
 
 
 class ModelCache:
@@ -31,20 +31,24 @@ class ModelCache:
         self.lock = threading.Lock()
         self.models: OrderedDict[str, tuple[Any, Any, Any]] = OrderedDict()
 
-    def get(self, run_dir: Path) -> tuple[Any, Any, Any]:
-        """(model, tokenizer, run) of a run dir; call with self.lock held."""
-        key = str(run_dir)
+    def get(self, run_dir: Path, base: bool = False) -> tuple[Any, Any, Any]:
+        """(model, tokenizer, run) of a run dir, or of its base model before training (a
+        full fine-tune's base is loaded on its own); call with self.lock held."""
+        key = f"{run_dir}#base" if base else str(run_dir)
         if key in self.models:
             self.models.move_to_end(key)
             return self.models[key]
         import torch
 
-        from framework.inference.load import load_model, load_run_tokenizer
+        from framework.inference.load import base_factory, load_model, load_run_tokenizer
         from framework.inference.run_dir import open_run_dir
 
-        run = open_run_dir(key)
+        run = open_run_dir(str(run_dir))
         tokenizer = load_run_tokenizer(run)
-        model = load_model(run, tokenizer, torch.device("cpu"))
+        if base:
+            model = base_factory(run, tokenizer)().eval()
+        else:
+            model = load_model(run, tokenizer, torch.device("cpu"))
         self.models[key] = (model, tokenizer, run)
         while len(self.models) > CACHED_MODELS:
             self.models.popitem(last=False)
@@ -118,9 +122,14 @@ def _messages(body: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def generate(
-    cache: ModelCache, run_dir: Path, messages: list[dict[str, str]], body: dict[str, Any]
+    cache: ModelCache,
+    run_dir: Path,
+    messages: list[dict[str, str]],
+    body: dict[str, Any],
+    base: bool = False,
 ) -> tuple[str, int, int, str]:
-    """(text, prompt tokens, completion tokens, finish reason) for a conversation."""
+    """(text, prompt tokens, completion tokens, finish reason) for a conversation, from the
+    fine-tuned model or (base=True) the model it started from."""
     import torch
 
     from framework.inference.generate import (
@@ -140,7 +149,7 @@ def generate(
         top_p=float(body.get("top_p") or 1.0),
     )
     with cache.lock:
-        model, tokenizer, run = cache.get(run_dir)
+        model, tokenizer, run = cache.get(run_dir, base)
         if body.get("seed") is not None:
             torch.manual_seed(int(body["seed"]))
         history = conversation(messages, run.cfg.dataset.system_prompt)

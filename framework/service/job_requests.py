@@ -11,7 +11,7 @@ from typing import Any
 
 from framework.service.errors import api_error
 
-_compose_lock = threading.Lock()  # Hydra's global state: one composition at a time
+COMPOSE_LOCK = threading.Lock()  # Hydra's global state: one composition at a time
 HYDRATUNE_KEYS = ("method", "model", "hardware", "overrides")
 # Keys the service owns: where the run goes and what it reads.
 RESERVED = ("hydra", "paths", "dataset.path", "dataset.source", "run.resume", "run.dry_run")
@@ -91,7 +91,7 @@ def compose_check(config_dir: Path, overrides: list[str]) -> Any:
     """train.py's preflight in-process: the composed config, or UserError."""
     from framework.cli.preflight import check_overrides
 
-    with _compose_lock:
+    with COMPOSE_LOCK:
         return check_overrides(config_dir, "train", overrides)
 
 

@@ -102,7 +102,7 @@ def retrieve(request: Request, job_id: str, project: str = Depends(project_of)) 
     return job_object(_get_job(request.app.state.db, project, job_id))
 
 
-def _transition(request: Request, project: str, job_id: str, action: str) -> dict[str, Any]:
+def transition(request: Request, project: str, job_id: str, action: str) -> dict[str, Any]:
     """cancel / pause / resume: immediate when nothing runs, else through the executor."""
     db: Database = request.app.state.db
     _get_job(db, project, job_id)
@@ -133,17 +133,17 @@ def _transition(request: Request, project: str, job_id: str, action: str) -> dic
 
 @router.post("/v1/fine_tuning/jobs/{job_id}/cancel")
 def cancel(request: Request, job_id: str, project: str = Depends(project_of)) -> dict[str, Any]:
-    return _transition(request, project, job_id, "cancel")
+    return transition(request, project, job_id, "cancel")
 
 
 @router.post("/v1/fine_tuning/jobs/{job_id}/pause")
 def pause(request: Request, job_id: str, project: str = Depends(project_of)) -> dict[str, Any]:
-    return _transition(request, project, job_id, "pause")
+    return transition(request, project, job_id, "pause")
 
 
 @router.post("/v1/fine_tuning/jobs/{job_id}/resume")
 def resume(request: Request, job_id: str, project: str = Depends(project_of)) -> dict[str, Any]:
-    return _transition(request, project, job_id, "resume")
+    return transition(request, project, job_id, "resume")
 
 
 @router.get("/v1/fine_tuning/jobs/{job_id}/events")
