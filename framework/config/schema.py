@@ -100,8 +100,6 @@ class DatasetConfig:
     # causal LM: several examples per sequence (best fit into max_length), position ids restart
     # per example, no cross-attention (docs/performance.md)
     packing: bool = False
-    # batches of similar length (less padding): rows sorted by length within shuffled windows
-    group_by_length: bool = False
     max_length: int = 128
     val_fraction: float = 0.05
     val_max_rows: int | None = 64

@@ -201,6 +201,25 @@ def merge_problems(method: Method[Any]) -> list[str]:
     ]
 
 
+def optimizer_problems(name: str, plan: HardwarePlan) -> list[str]:
+    """bitsandbytes' 8-bit optimizers: paged memory exists on CUDA only, and DeepSpeed/FSDP
+    bring their own optimizer state handling."""
+    if name not in ("adamw_8bit", "paged_adamw_8bit"):
+        return []
+    found = []
+    if name == "paged_adamw_8bit" and plan.accelerator != "gpu":
+        found.append(
+            "optim=paged_adamw_8bit pages optimizer state between GPU and CPU memory, and this "
+            f"run's hardware is {plan.accelerator}: use optim=adamw_8bit (or adamw) on the CPU"
+        )
+    if plan.strategy in ("deepspeed", "fsdp"):
+        found.append(
+            f"optim={name} is refused with the {plan.strategy} strategy (it shards optimizer "
+            "state itself): use optim=adamw, or a ddp/single-device hardware preset"
+        )
+    return found
+
+
 def all_problems(cfg: DictConfig, plan: HardwarePlan | None = None) -> list[str]:
     """Every problem in the config; empty means the run may start.
 
@@ -218,7 +237,7 @@ def all_problems(cfg: DictConfig, plan: HardwarePlan | None = None) -> list[str]
         return found
     if plan is None:
         plan = resolve_plan(HardwareSpec.of_run(cfg), Machine.detect())
-    found = hardware_problems(cfg, plan)
+    found = hardware_problems(cfg, plan) + optimizer_problems(str(cfg.optim.name), plan)
     if found:
         return found
     method = build_method(cfg.method)
