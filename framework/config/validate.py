@@ -209,8 +209,9 @@ def optimizer_problems(name: str, plan: HardwarePlan) -> list[str]:
     found = []
     if name == "paged_adamw_8bit" and plan.accelerator != "gpu":
         found.append(
-            "optim=paged_adamw_8bit pages optimizer state between GPU and CPU memory, and this "
-            f"run's hardware is {plan.accelerator}: use optim=adamw_8bit (or adamw) on the CPU"
+            "optim=paged_adamw_8bit needs a CUDA GPU (it pages optimizer state between GPU and "
+            f"CPU memory) and this run's hardware is {plan.accelerator}: use optim=adamw_8bit "
+            "(or adamw) on the CPU"
         )
     if plan.strategy in ("deepspeed", "fsdp"):
         found.append(
