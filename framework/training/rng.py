@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 from typing import Any
 
@@ -47,9 +48,13 @@ def capture_rng_of_every_rank() -> list[dict[str, Any]]:
     state = capture_rng()
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return [state]
+    # Gathered as torch.save bytes: pickling tensors through all_gather_object fails to
+    # unpickle their storages on this torch ("UntypedStorage has no attribute dtype").
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     gathered: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(gathered, state)
-    return gathered
+    dist.all_gather_object(gathered, buffer.getvalue())
+    return [torch.load(io.BytesIO(blob), weights_only=False) for blob in gathered]
 
 
 def restore_rng_of_this_rank(states: list[dict[str, Any]]) -> None:
