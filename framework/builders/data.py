@@ -95,17 +95,9 @@ def build_encoder(
     )
 
 
-def build_datamodule(
-    dataset: DictConfig,
-    *,
-    tokenizer: Any,
-    seed: int,
-    task: str = CAUSAL_LM,
-    cache_dir: Path | None = None,
-) -> TaskDataModule:
-    """Rows from the preset's source, split, encoded for the task (cached under cache_dir)."""
-    from framework.data.cache import EncodedCache
-    from framework.data.datamodule import TaskDataModule
+def load_split(dataset: DictConfig, task: str) -> tuple[list[Row], list[Row], tuple[str, ...], int]:
+    """The preset's rows, split into (train, validation), the task's labels and the count of
+    skipped bad rows: what training and `run.preview` both start from."""
     from framework.data.load import load_rows
     from framework.data.split import split_rows
 
@@ -118,6 +110,22 @@ def build_datamodule(
         int(dataset.shuffle_seed),
     )
     labels = label_names(task, list(dataset.labels), loaded.rows)
+    return train_rows, val_rows, labels, loaded.skipped
+
+
+def build_datamodule(
+    dataset: DictConfig,
+    *,
+    tokenizer: Any,
+    seed: int,
+    task: str = CAUSAL_LM,
+    cache_dir: Path | None = None,
+) -> TaskDataModule:
+    """Rows from the preset's source, split, encoded for the task (cached under cache_dir)."""
+    from framework.data.cache import EncodedCache
+    from framework.data.datamodule import TaskDataModule
+
+    train_rows, val_rows, labels, skipped = load_split(dataset, task)
     return TaskDataModule(
         train_rows=train_rows,
         val_rows=val_rows,
@@ -126,7 +134,7 @@ def build_datamodule(
         eval_batch_size=int(dataset.eval_batch_size),
         num_workers=int(dataset.num_workers),
         seed=seed,
-        skipped_rows=loaded.skipped,
+        skipped_rows=skipped,
         labels=labels,
         cache=EncodedCache(cache_dir / "datasets") if cache_dir and dataset.cache else None,
     )

@@ -76,26 +76,16 @@ def describe(
 
 def render_preview(cfg: DictConfig, count: int) -> str:
     """The first `count` training rows of the run (after its shuffle), as trained."""
-    from framework.builders.data import build_encoder, label_names, row_spec, source_spec
+    from framework.builders.data import build_encoder, load_split
     from framework.builders.model import build_source, build_tokenizer
     from framework.data.encoders import EncodeStats
-    from framework.data.load import load_rows
-    from framework.data.split import split_rows
     from framework.tasks.registry import task_spec
 
     if count < 1:
         raise UserError(f"run.preview={count}: allowed: a number of rows >= 1 (0: no preview)")
     dataset, task = cfg.dataset, str(cfg.task.name)
     tokenizer = build_tokenizer(cfg.model, build_source(cfg.model), Path(str(cfg.paths.cache_dir)))
-    loaded = load_rows(source_spec(dataset), row_spec(dataset), str(dataset.on_bad_row))
-    train_rows, _ = split_rows(
-        loaded.rows,
-        float(dataset.val_fraction),
-        dataset.val_max_rows,
-        dataset.limit,
-        int(dataset.shuffle_seed),
-    )
-    labels = label_names(task, list(dataset.labels), loaded.rows)
+    train_rows, _, labels, _ = load_split(dataset, task)
     encoder = build_encoder(task, dataset, tokenizer=tokenizer, labels=labels)
     tags, kto = task_spec(task).labels == "tags", task == "kto"
     lines = [
