@@ -9,19 +9,29 @@ from pathlib import Path
 
 import pytest
 
+from framework.builders.model import build_source, build_tokenizer
 from framework.data.cache import cache_key
 from framework.hardware.machine import Machine
 from framework.hardware.plan import HardwareSpec, resolve_plan
 from framework.training.before_metrics import FOLDER, before_key
 from framework.training.job import Job
-from tests.helpers import ROOT, TINY, compose_config
+from tests.helpers import TINY, compose_config
+
+
+@pytest.fixture(scope="module")
+def converted_tokenizers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model's tokenizer converted once for this module (no other test needed first)."""
+    cfg = compose_config(TINY)
+    folder = tmp_path_factory.mktemp("tokenizers-cache")
+    build_tokenizer(cfg.model, build_source(cfg.model), folder)
+    return folder / "tokenizers"
 
 
 @pytest.fixture
-def cache_dir(tmp_path: Path) -> Path:
+def cache_dir(tmp_path: Path, converted_tokenizers: Path) -> Path:
     """A fresh cache dir holding only the converted tokenizers (no before-metrics yet)."""
     folder = tmp_path / "cache"
-    shutil.copytree(ROOT / ".cache" / "tokenizers", folder / "tokenizers")
+    shutil.copytree(converted_tokenizers, folder / "tokenizers")
     return folder
 
 
@@ -95,3 +105,15 @@ def test_data_key_is_the_tokenized_cache_key(tmp_path: Path, cache_dir: Path) ->
     shorter = tiny_job(tmp_path / "b", cache_dir, "method=full", "dataset.limit=32")
     small = shorter.datamodule
     assert cache_key((small.train_rows, small.val_rows), small.encoder) != rows_key
+
+
+def test_a_cache_miss_trains_exactly_as_a_hit(tmp_path: Path, cache_dir: Path) -> None:
+    """The validation a miss runs before step 1 builds the model and draws random numbers: the
+    run that read the cache instead must still draw the same dropout masks and end equal."""
+    trained_biases = ("method=lora", "method.bias=all", "method.dropout=0.2")
+    miss = tiny_job(tmp_path / "a", cache_dir, *trained_biases).fit()
+    assert len(list((cache_dir / FOLDER).glob("*.json"))) == 1
+    hit = tiny_job(tmp_path / "b", cache_dir, *trained_biases).fit()
+    assert hit["val_loss_before"] == miss["val_loss_before"]
+    assert hit["val_loss_after"] == miss["val_loss_after"]
+    assert hit["train_loss_after"] == miss["train_loss_after"]

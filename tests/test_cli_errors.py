@@ -19,7 +19,14 @@ CASES = [
     (["model=tinyy"], ["model=tinyy", "Did you mean 'tiny'?"]),
     (["method.r=abc"], ["method.r", "abc"]),
     (["trainer.max_steps=0"], ["trainer.max_steps=0", "out of range"]),
-    (["optim.name=adam"], ["optim.name='adam'", "Allowed: adamw, sgd", "Did you mean 'adamw'?"]),
+    (
+        ["optim.name=adam"],
+        [
+            "optim.name='adam'",
+            "Allowed: adamw, adamw_8bit, paged_adamw_8bit, sgd",
+            "Did you mean 'adamw'?",
+        ],
+    ),
     (
         ["dataset=jsonl", "dataset.path=/no/such/file.jsonl"],
         ["dataset.path", "/no/such/file.jsonl"],

@@ -26,6 +26,7 @@ from framework.training.artifacts import write_run_dir
 from framework.training.best import BestWeights
 from framework.training.callbacks import Throughput, peak_memory_mib
 from framework.training.module import FineTuneModule
+from framework.training.rng import rng_untouched
 from framework.training.task_report import task_metrics
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,8 @@ class Job:
         found = load_before(cache_dir, key)
         if found is not None:
             return found
-        before = self._evaluate()
+        with rng_untouched():  # a cache miss must train as a hit does
+            before = self._evaluate()
         if self.trainer.is_global_zero:
             store_before(cache_dir, key, before)
         return before

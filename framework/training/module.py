@@ -20,7 +20,12 @@ from framework.training.optim import (
     trainable_groups,
     with_head_lr,
 )
-from framework.training.rng import capture_rng_of_every_rank, restore_rng, restore_rng_of_this_rank
+from framework.training.rng import (
+    capture_rng_of_every_rank,
+    restore_rng,
+    restore_rng_of_this_rank,
+    rng_untouched,
+)
 from framework.training.step_options import StepOptions, apply_step_options
 
 EVAL_SPLITS = ("val", "train_eval")  # the order of TaskDataModule.val_dataloader()
@@ -68,7 +73,10 @@ class FineTuneModule(pl.LightningModule):
     def configure_model(self) -> None:
         if self.model is not None:
             return
-        self.model = self.build_model()
+        # Built without moving the RNGs, so training draws the same dropout masks whether or not
+        # a validation (a before-metrics cache miss) ran this hook first.
+        with rng_untouched():
+            self.model = self.build_model()
         if self.device_mesh is not None:  # ModelParallelStrategy: FSDP2 over the data ranks
             from framework.hardware.strategies import shard_with_fsdp2
 
