@@ -39,6 +39,9 @@ PAIRED = {
     "wordnet_pos": ["model=minilm"],
     "iso_entities": ["model=minilm"],
     "iso_codes_qa": ["model=minilm"],
+    "wordnet_supersense": ["model=minilm"],
+    "policy_entities": ["model=minilm"],
+    "wordnet_gloss_qa": ["model=minilm"],
 }
 
 
@@ -91,7 +94,14 @@ def test_default_run_is_lora_on_smollm2_chatterbot_cpu(compose: Compose) -> None
 
 @pytest.mark.parametrize(
     ("dataset", "task"),
-    [("wordnet_pos", "seq_cls"), ("iso_entities", "token_cls"), ("iso_codes_qa", "qa")],
+    [
+        ("wordnet_pos", "seq_cls"),
+        ("wordnet_supersense", "seq_cls"),
+        ("iso_entities", "token_cls"),
+        ("policy_entities", "token_cls"),
+        ("iso_codes_qa", "qa"),
+        ("wordnet_gloss_qa", "qa"),
+    ],
 )
 def test_dataset_preset_names_its_task_and_task_overrides_it(
     compose: Compose, dataset: str, task: str

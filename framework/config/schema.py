@@ -249,6 +249,9 @@ BUNDLED_CORPORA = (
     "iso_country_names",
     "iso_country_codes",
     "iso_entities",
+    "wordnet_supersenses",
+    "policy_entities",
+    "wordnet_gloss_qa",
 )
 
 OPTIMIZER_NAMES = ("adamw", "sgd", "adamw_8bit", "paged_adamw_8bit")

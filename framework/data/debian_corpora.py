@@ -21,7 +21,8 @@ POLICY_DOCUMENTS = {"policy": "policy.txt.gz", "fhs": "fhs/fhs-3.0.txt.gz"}
 POS = {"noun": "noun", "verb": "verb", "adj": "adjective", "adv": "adverb"}
 
 
-def _need(path: Path, package: str) -> Path:
+def need_file(path: Path, package: str) -> Path:
+    """`path`, or a UserError naming the Debian package that installs it."""
     if not path.exists():
         raise UserError(
             f"{path} is missing: install the Debian package with `apt-get install -y {package}` "
@@ -33,7 +34,7 @@ def _need(path: Path, package: str) -> Path:
 def wordnet_glosses(categories: list[str]) -> Iterator[Record]:
     """WordNet 3.0 glosses labelled with their part of speech (text classification)."""
     for pos in categories or list(POS):
-        file = _need(WORDNET / f"data.{pos}", "wordnet-base")
+        file = need_file(WORDNET / f"data.{pos}", "wordnet-base")
         with file.open(encoding="latin-1") as handle:
             for number, line in enumerate(handle, start=1):
                 if line.startswith(" ") or "|" not in line:
@@ -56,7 +57,7 @@ def wordnet_definitions(categories: list[str]) -> Iterator[Record]:
 def fortunes(categories: list[str]) -> Iterator[Record]:
     """fortune-mod cookies (fortunes, literature, riddles): raw text, one cookie per row."""
     for name in categories or ["fortunes", "literature", "riddles"]:
-        file = _need(FORTUNES / name, "fortunes-min")
+        file = need_file(FORTUNES / name, "fortunes-min")
         text: list[str] = []
         start = 1
         for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
@@ -78,7 +79,7 @@ def debian_policy(categories: list[str]) -> Iterator[Record]:
                 f"dataset.categories: '{name}' is not a debian-policy document. "
                 f"Allowed: {', '.join(POLICY_DOCUMENTS)}."
             )
-        file = _need(POLICY / POLICY_DOCUMENTS[name], "debian-policy")
+        file = need_file(POLICY / POLICY_DOCUMENTS[name], "debian-policy")
         with gzip.open(file, "rt", encoding="utf-8") as handle:
             lines = handle.read().splitlines()
         paragraph: list[str] = []
@@ -97,7 +98,7 @@ def debian_policy(categories: list[str]) -> Iterator[Record]:
 
 
 def _countries() -> list[dict[str, str]]:
-    file = _need(ISO_CODES / "iso_3166-1.json", "iso-codes")
+    file = need_file(ISO_CODES / "iso_3166-1.json", "iso-codes")
     return list(json.loads(file.read_text(encoding="utf-8"))["3166-1"])
 
 
@@ -105,7 +106,7 @@ def iso_country_names(categories: list[str]) -> Iterator[Record]:
     """English country names and their translations (iso-codes gettext catalogues)."""
     languages = categories or ["fr"]
     for lang in languages:
-        mo = _need(LOCALE / lang / "LC_MESSAGES" / "iso_3166-1.mo", "iso-codes")
+        mo = need_file(LOCALE / lang / "LC_MESSAGES" / "iso_3166-1.mo", "iso-codes")
         with mo.open("rb") as handle:
             catalogue = gettext.GNUTranslations(handle)
         for index, country in enumerate(_countries(), start=1):
@@ -132,7 +133,7 @@ def iso_country_codes(categories: list[str]) -> Iterator[Record]:
 
 def iso_entities(categories: list[str]) -> Iterator[Record]:
     """Templated sentences tagging countries (LOC) and currencies (CUR) in BIO (iso-codes)."""
-    currencies_file = _need(ISO_CODES / "iso_4217.json", "iso-codes")
+    currencies_file = need_file(ISO_CODES / "iso_4217.json", "iso-codes")
     currencies = [c["name"] for c in json.loads(currencies_file.read_text())["4217"]]
     countries = [c["name"] for c in _countries() if "," not in c["name"]]
     rng = random.Random(0)

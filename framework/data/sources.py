@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from framework.data import debian_corpora
+from framework.data import debian_corpora, head_corpora
 from framework.data.readers import Record
 from framework.data.rows import ChatRow
 from framework.errors import UserError, allowed_list, did_you_mean
@@ -66,6 +66,9 @@ CORPORA: dict[str, Callable[[list[str]], Iterator[Record]]] = {
     "iso_country_names": debian_corpora.iso_country_names,
     "iso_country_codes": debian_corpora.iso_country_codes,
     "iso_entities": debian_corpora.iso_entities,
+    "wordnet_supersenses": head_corpora.wordnet_supersenses,
+    "policy_entities": head_corpora.policy_entities,
+    "wordnet_gloss_qa": head_corpora.wordnet_gloss_qa,
 }
 
 
