@@ -87,13 +87,35 @@ class Page:
         Select(self.find(css)).select_by_value(value)
 
     def wait(self, check: Any, timeout: float = 60) -> Any:
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.browser, timeout, poll_frequency=0.3).until(lambda _d: check())
+        stale = (StaleElementReferenceException,)  # a self-refreshing part replaced mid-read
+        waiter = WebDriverWait(self.browser, timeout, poll_frequency=0.3, ignored_exceptions=stale)
+        return waiter.until(lambda _d: check())
+
+    def _read(self, css: str, read: Any) -> str:
+        """read(element) of the first match ("" if none), found again if the page's own
+        refresh (the jobs table, the job page: every few seconds) replaced it meanwhile."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for _ in range(20):
+            found = self.browser.find_elements(self.by.CSS_SELECTOR, css)
+            try:
+                return str(read(found[0])) if found else ""
+            except StaleElementReferenceException:
+                time.sleep(0.1)
+        raise AssertionError(f"{css} kept being replaced while read")
 
     def text(self, css: str) -> str:
-        found = self.browser.find_elements(self.by.CSS_SELECTOR, css)
-        return str(found[0].text) if found else ""
+        return self._read(css, lambda element: element.text)
+
+    def click(self, css: str) -> None:
+        if not self._read(css, lambda element: element.click() or "clicked"):
+            raise AssertionError(f"nothing to click at {css}")
+
+    def attribute(self, css: str, name: str) -> str:
+        return self._read(css, lambda element: element.get_attribute(name) or "")
 
     def shot(self, name: str) -> Path:
         path = ARTIFACTS / f"{name}.png"
@@ -107,7 +129,7 @@ class Page:
     def sign_in(self, key: str) -> None:
         self.open("/login")
         self.fill("#api_key", key)
-        self.find("form[action='/login'] button").click()
+        self.click("form[action='/login'] button")
         self.wait(lambda: self.text("#project-name"))
 
 
@@ -137,17 +159,17 @@ def test_console_in_a_browser(site: dict[str, Any], tmp_path: Path) -> None:
     page.open("/new")
     good = chat_file(tmp_path / "sums.jsonl")
     page.find("#upload-file").send_keys(str(good))
-    page.find("#upload-button").click()
+    page.click("#upload-button")
     page.wait(lambda: page.text("#upload-ok"))
     assert "sums.jsonl (24 rows" in page.text("#training_file")
     _job_form(page, 4)
-    page.find("#plan-button").click()
+    page.click("#plan-button")
     page.wait(lambda: page.text("#plan-text"))
     plan = page.text("#plan-text")
     assert "# hydratune dry run: nothing was loaded" in plan and "problems: none" in plan
     assert "max_steps=4" in plan and "memory" in plan
     page.shot("02-plan")
-    page.find("#create-button").click()
+    page.click("#create-button")
     page.wait(lambda: "/jobs/" in page.browser.current_url)
     job_url = page.browser.current_url
 
@@ -156,22 +178,22 @@ def test_console_in_a_browser(site: dict[str, Any], tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(good.read_text() + '{"messages": [{"role": "user", "content": "hi"}]}\n')
     page.find("#upload-file").send_keys(str(bad))
-    page.find("#upload-button").click()
+    page.click("#upload-button")
     page.wait(lambda: page.text("#upload-error"))
     assert "bad.jsonl:25: the conversation has no assistant message" in page.text("#upload-error")
     page.shot("03-upload-error")
     _job_form(page, 4, rank="0")
-    page.find("#create-button").click()
+    page.click("#create-button")
     page.wait(lambda: page.text("#form-error"))
     assert "method.r=0" in page.text("#form-error")
     page.shot("04-bad-value")
 
     # a second job, queued behind the first (one slot), is cancelled from its page
     _job_form(page, 400)
-    page.find("#create-button").click()
+    page.click("#create-button")
     page.wait(lambda: "/jobs/" in page.browser.current_url)
     assert page.browser.current_url != job_url
-    page.find("#cancel-button").click()
+    page.click("#cancel-button")
     page.wait(lambda: page.text("#job-status") == "cancelled")
     page.shot("05-cancelled-job")
 
@@ -181,26 +203,26 @@ def test_console_in_a_browser(site: dict[str, Any], tmp_path: Path) -> None:
     page.browser.get(job_url)
     page.wait(lambda: page.text("#open-chat"), timeout=240)  # shown once it has succeeded
     assert page.text("#job-status") == "succeeded"
-    page.wait(lambda: int(page.find("#loss-chart").get_attribute("data-points") or 0) >= 4)
+    page.wait(lambda: int(page.attribute("#loss-chart", "data-points") or 0) >= 4)
     assert page.browser.find_elements(page.by.CSS_SELECTOR, "#loss-chart canvas")
-    points = int(page.find("#loss-chart").get_attribute("data-points"))
+    points = int(page.attribute("#loss-chart", "data-points"))
     assert points >= 4 and "Train loss at step 4" in page.text("#loss-summary")
     assert "step-000004.ckpt" in page.text("#checkpoints")
     assert float(page.text("#tokens-per-second")) > 0
     page.shot("07-job-succeeded")
     # the adapter download, with the browser's session cookie: a PEFT adapter folder as a zip
     cookies = {c["name"]: c["value"] for c in page.browser.get_cookies()}
-    href = page.find("#download-adapter").get_attribute("href")
+    href = page.attribute("#download-adapter", "href")
     archive = httpx.get(href, cookies=cookies, timeout=60)
     assert archive.status_code == 200
     names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
     assert "adapter/adapter_config.json" in names, names
 
     # chat: the fine-tuned model and its base answer the same prompt
-    page.find("#open-chat").click()
+    page.click("#open-chat")
     page.fill("#prompt", "What is 3 plus one?")
     page.fill("#max_tokens", "8")
-    page.find("#send").click()
+    page.click("#send")
     page.wait(lambda: page.text("#answer-tuned") and page.text("#answer-base"), timeout=120)
     assert page.text("#tuned-heading") == "Fine-tuned" and "Base" in page.text("#base-heading")
     assert page.text("#answer-tuned") != "(empty reply)"  # the base may say nothing
@@ -213,7 +235,7 @@ def test_console_in_a_browser(site: dict[str, Any], tmp_path: Path) -> None:
     page.browser.set_window_size(1280, 1000)
 
     # another project: the same job URL is a 404 page
-    page.find(".signout button").click()
+    page.click(".signout button")
     page.sign_in(site["keys"]["teamB"])
     page.browser.get(job_url)
     page.wait(lambda: page.text("h1"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from framework.training.checkpointing import RollingCheckpoint
 from framework.training.preemption import PREEMPTED_EXIT_CODE, Preempted, Preemption
@@ -63,7 +64,7 @@ FakeSubmititHandler.__module__ = "submitit.core.job_environment"
 
 
 @pytest.mark.usefixtures("restore_handlers")
-def test_submitits_requeue_waits_for_the_end_of_the_step() -> None:
+def test_submitits_requeue_waits_until_the_step_is_done() -> None:
     submitit = FakeSubmititHandler()
     signal.signal(signal.SIGUSR2, submitit.checkpoint_and_try_requeue)
     preemption = Preemption(None)
@@ -72,5 +73,22 @@ def test_submitits_requeue_waits_for_the_end_of_the_step() -> None:
     assert submitit.calls == []  # not mid-step: the checkpoint comes first
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     with pytest.raises(Preempted):
-        preemption.on_train_batch_end(trainer, pl.LightningModule(), None, None, 0)
+        preemption.between_steps(trainer)
     assert submitit.calls == [signal.SIGUSR2]  # then submitit requeues the job
+
+
+@pytest.mark.usefixtures("restore_handlers")
+def test_lightnings_own_sigterm_stop_exits_with_the_requeue_code(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Lightning stops on SIGTERM with a SystemExit of code 0; the run must exit 75."""
+    preemption = Preemption(None)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    stop = SIGTERMException()
+    with caplog.at_level(logging.WARNING):
+        preemption.on_exception(trainer, pl.LightningModule(), stop)
+    assert stop.code == PREEMPTED_EXIT_CODE
+    assert "preempted by SIGTERM" in caplog.text
+    other = SystemExit(3)
+    preemption.on_exception(trainer, pl.LightningModule(), other)
+    assert other.code == 3  # only Lightning's SIGTERM stop is rewritten

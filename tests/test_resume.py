@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -81,6 +82,14 @@ def resume_and_compare(run_dir: Path, straight: Path) -> None:
         json.loads((d / "metrics.json").read_text())["val_loss_after"] for d in (straight, run_dir)
     ]
     assert final[0] == pytest.approx(final[1], abs=1e-6)
+    # Every step's train/loss row once, under its own step number, across both attempts.
+    assert logged_steps(run_dir) == logged_steps(straight) == list(range(40))
+
+
+def logged_steps(run_dir: Path) -> list[int]:
+    """The step column of logs/metrics.csv's train/loss rows, in file order."""
+    with (run_dir / "logs" / "metrics.csv").open(newline="") as handle:
+        return [int(r["step"]) for r in csv.DictReader(handle) if r["train/loss"]]
 
 
 def test_kill_9_between_checkpoints_then_resume_matches_uninterrupted(

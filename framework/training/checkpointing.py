@@ -114,8 +114,37 @@ def newest_readable(folder: Path) -> Path | None:
     return None
 
 
-class RollingCheckpoint(pl.Callback):
-    """Save every N optimizer steps and at the end of training; keep the newest `keep`."""
+class BetweenSteps(pl.Callback):
+    """A callback with work for the moment between two training steps: the last step is done
+    (its rows logged to metrics.csv, any validation due at it run) and the next batch is not
+    yet counted. Lightning's restart logic reads a checkpoint written here as "the last step
+    completed", so a resume continues at the right step with the right logged step numbers;
+    a checkpoint written in on_train_batch_end instead misses that step's rows and validation
+    when the process is killed right after it. FineTuneModule calls `between_steps` before
+    each training batch (on_before_batch_transfer, the last hook before Lightning counts it).
+    """
+
+    def between_steps(self, trainer: pl.Trainer) -> None:
+        raise NotImplementedError
+
+
+def run_between_steps(trainer: pl.Trainer) -> None:
+    """Call every BetweenSteps callback of the trainer (during training only)."""
+    if not trainer.training:
+        return
+    callbacks: list[pl.Callback] = getattr(trainer, "callbacks", [])
+    for callback in callbacks:
+        if isinstance(callback, BetweenSteps):
+            callback.between_steps(trainer)
+
+
+class RollingCheckpoint(BetweenSteps):
+    """Save every N optimizer steps and at the end of training; keep the newest `keep`.
+
+    A step's checkpoint is written between that step and the next (BetweenSteps), or as
+    training ends: nothing it holds (step count, weights, optimizer, data position, RNG after
+    the step's validation) changes in between.
+    """
 
     def __init__(self, folder: Path, every_n_steps: int, keep: int = 2) -> None:
         self.folder, self.every_n_steps, self.keep = folder, every_n_steps, keep
@@ -137,10 +166,8 @@ class RollingCheckpoint(pl.Callback):
             for old in checkpoints_newest_first(self.folder)[self.keep :]:
                 remove_checkpoint(old)
 
-    def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
-    ) -> None:
-        if trainer.global_step % self.every_n_steps == 0:
+    def between_steps(self, trainer: pl.Trainer) -> None:
+        if trainer.global_step > 0 and trainer.global_step % self.every_n_steps == 0:
             self._save(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -13,6 +13,7 @@ from framework.methods.base import ApplyContext, Method
 from framework.tasks.generation import GenerationEval
 from framework.tasks.objectives import Objective
 from framework.tasks.preference_objectives import PreferenceObjective
+from framework.training.checkpointing import run_between_steps
 from framework.training.optim import (
     OptimizerSpec,
     build_optimizer,
@@ -107,6 +108,12 @@ class FineTuneModule(pl.LightningModule):
         rows = batch["input_ids"].size(0)
         self.log("train/loss", global_loss, prog_bar=True, on_step=True, batch_size=rows)
         return loss
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Before each training batch is counted: the between-steps work of the callbacks
+        (checkpoints, preemption; checkpointing.BetweenSteps says why here)."""
+        run_between_steps(self.trainer)
+        return batch
 
     def on_validation_start(self) -> None:
         self._prepare_objective()
