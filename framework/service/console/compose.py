@@ -1,6 +1,6 @@
-"""The new-job page: dataset upload (the API's row check) or a dataset preset, the generated
-form, the dry-run plan as `run.dry_run=true` prints it, and the job created through the API's
-own create."""
+"""The new-job page: training data (an upload, row-checked as the API does, or a dataset preset),
+the form generated from the schemas, the dry-run plan as `run.dry_run=true` prints it, and the
+job created through the API's own create."""
 
 from __future__ import annotations
 
