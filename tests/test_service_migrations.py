@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from framework.service.db import Database, Job, make_engine, migrate
+from tests.helpers import ROOT
 from tests.postgres_kit import postgres_cluster
 
 OLD_JOB = {
@@ -83,3 +84,28 @@ def test_a_0001_database_upgrades_and_then_holds_preset_jobs(database_url: str) 
     with pytest.raises(sa.exc.IntegrityError):  # the unique job id survived the table copy
         _insert(db.engine, project="teamB")
     Database(database_url)  # a second start finds nothing to do
+
+
+def test_downgrade_to_0001_is_refused_while_preset_jobs_exist(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    url = f"sqlite:///{tmp_path / 'hydratune.db'}"
+    db = Database(url)
+    _insert(db.engine, id="ftjob-preset", training_file=None, dataset_preset="chatterbot")
+    config = Config()
+    config.set_main_option("script_location", str(ROOT / "framework/service/migrations"))
+
+    def downgrade() -> None:
+        with db.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0001")
+
+    with pytest.raises(RuntimeError, match=r"1 job\(s\) train on a dataset preset"):
+        downgrade()
+    with db.engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM jobs WHERE id = 'ftjob-preset'"))
+    _insert(db.engine)
+    downgrade()
+    columns = {c["name"]: c for c in sa.inspect(db.engine).get_columns("jobs")}
+    assert "dataset_preset" not in columns and not columns["training_file"]["nullable"]
