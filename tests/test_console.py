@@ -184,7 +184,9 @@ def test_another_projects_job_is_a_404(console: dict[str, Any], tmp_path: Any) -
     created = a.post("/new", data=form, follow_redirects=False)
     assert created.status_code == 303, created.text[-2000:]
     job_url = created.headers["location"]
-    assert a.get(job_url).status_code == 200
+    job_page = a.get(job_url)
+    assert job_page.status_code == 200
+    assert f'id="training-data">file <code>{file_id}</code>' in job_page.text
     assert job_url.split("/")[-1] in a.get("/").text
     b = signed_in(console["app"], console["keys"]["teamB"])
     for path in (job_url, job_url + "/metrics", job_url + "/chat", job_url + "/adapter.zip"):
@@ -197,3 +199,56 @@ def test_another_projects_job_is_a_404(console: dict[str, Any], tmp_path: Any) -
     cancelled = a.post(job_url + "/cancel", data={"csrf_token": token}, follow_redirects=False)
     assert cancelled.status_code == 303
     assert "cancelled" in a.get(job_url).text
+
+
+def test_the_form_offers_dataset_presets_and_plans_and_starts_a_preset_job(
+    console: dict[str, Any],
+) -> None:
+    from framework.service.job_requests import dataset_presets
+
+    client = signed_in(console["app"], console["keys"]["teamA"])
+    html = client.get("/new").text
+    choice = html.split('<fieldset id="data-choice"', 1)[1].split("</fieldset>", 1)[0]
+    assert "<legend>Training data</legend>" in choice
+    assert '<label for="data-source-file">Upload a file</label>' in choice
+    assert '<label for="data-source-preset">Use a dataset preset</label>' in choice
+    select = choice.split('<select id="dataset" name="dataset"', 1)[1].split("</select>", 1)[0]
+    offered = re.findall(r'<option value="([^"]+)"', select)
+    assert offered == dataset_presets(CONF) and "chatterbot" in offered
+    assert "file" not in offered and "jsonl" not in offered
+    # the description is the preset file's first comment line
+    assert "chatterbot: English prompt/response pairs of chatterbot-corpus" in select
+
+    token = csrf_of(html)
+    form = {
+        "csrf_token": token,
+        "data_source": "preset",
+        "dataset": "chatterbot",
+        "training_file": "file-not-sent",  # the file input of the other choice is not used
+        "model": "tiny",
+        "hardware": "cpu",
+        "method": "lora",
+        "trainer.max_steps": "3",
+        "seed": "11",
+        "action": "plan",
+    }
+    plan = client.post("/new", data=form)
+    assert plan.status_code == 200
+    assert "train.py model=tiny dataset=chatterbot method=lora hardware=cpu" in plan.text
+    assert "dataset.path" not in plan.text.split("# hydratune dry run", 1)[0]
+    assert "source: chatterbot" in plan.text and "problems: none" in plan.text
+    forged = client.post("/new", data={**form, "data_source": "disk"})
+    assert forged.status_code == 400 and "data_source=&#39;disk&#39; is not one of" in forged.text
+    unknown = client.post("/new", data={**form, "dataset": "jsonl", "action": "create"})
+    assert unknown.status_code == 400
+    assert "hydratune.dataset=&#39;jsonl&#39; is not a dataset preset" in unknown.text
+
+    created = client.post("/new", data={**form, "action": "create"}, follow_redirects=False)
+    assert created.status_code == 303, created.text[-2000:]
+    page = client.get(created.headers["location"])
+    assert 'id="training-data">dataset preset <code>chatterbot</code>' in page.text
+    assert "Dataset preset chatterbot: no file to validate" in page.text
+    cancel = client.post(
+        created.headers["location"] + "/cancel", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert cancel.status_code == 303

@@ -188,6 +188,20 @@ def test_console_in_a_browser(site: dict[str, Any], tmp_path: Path) -> None:
     assert "method.r=0" in page.text("#form-error")
     page.shot("04-bad-value")
 
+    # or a dataset preset: only the chosen source's input is shown and sent
+    assert page.find("#training_file").is_enabled() and not page.find("#dataset").is_displayed()
+    page.find("#data-source-preset").click()
+    page.wait(lambda: page.find("#dataset").is_displayed())
+    assert not page.find("#training_file").is_enabled()
+    page.select("#dataset", "chatterbot")
+    _job_form(page, 4)  # the form came back with the refused rank
+    page.find("#plan-button").click()
+    page.wait(lambda: "problems" in page.text("#plan-text"))
+    plan = page.text("#plan-text")
+    assert "train.py model=tiny dataset=chatterbot " in plan and "problems: none" in plan
+    page.shot("04b-preset-plan")
+    page.find("#data-source-file").click()  # the second job trains on the uploaded file again
+
     # a second job, queued behind the first (one slot), is cancelled from its page
     _job_form(page, 400)
     page.click("#create-button")

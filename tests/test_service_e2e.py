@@ -112,6 +112,33 @@ def test_upload_train_events_checkpoints_chat(served: dict[str, Any]) -> None:
             call()
 
 
+def test_a_job_on_a_dataset_preset_trains(served: dict[str, Any]) -> None:
+    a = served["a"]
+    job = a.fine_tuning.jobs.create(
+        model="tiny",
+        training_file="",  # none: the job trains on the chatterbot preset
+        seed=3,
+        extra_body={"hydratune": {"dataset": "chatterbot", "overrides": TINY_JOB}},
+    )
+    assert (job.status, job.training_file) == ("queued", None)
+    job = finished(a, job.id)
+    assert job.status == "succeeded", job.error
+    assert job.training_file is None and job.hydratune["dataset"] == "chatterbot"
+    run_dir = Path(job.hydratune["run_dir"])
+    config = (run_dir / ".hydra" / "config.yaml").read_text()
+    assert "source: chatterbot" in config and "path: null" in config
+    assert (run_dir / "adapter").is_dir() and job.trained_tokens
+    events = list(a.fine_tuning.jobs.list_events(job.id, limit=100))
+    steps = sorted(e.data["step"] for e in events if e.type == "metrics" and "train_loss" in e.data)
+    assert steps == [1, 2, 3, 4]
+    messages = [e.message for e in events]
+    assert (
+        messages[-1] == "Dataset preset chatterbot: no file to validate, moving job to queued state"
+    )
+    assert not any(m.startswith("Validating training file") for m in messages)
+    assert sorted(c.step_number for c in a.fine_tuning.jobs.checkpoints.list(job.id).data) == [2, 4]
+
+
 def test_cancel_checkpoints_then_cancels(served: dict[str, Any]) -> None:
     a = served["a"]
     long_job = [o for o in TINY_JOB if not o.startswith("trainer.max_steps")]

@@ -227,3 +227,90 @@ def test_request_size_limits(service: dict[str, Any], uploaded: Any) -> None:
             model="tiny", training_file=uploaded.id, suffix="x" * (2 << 20)
         )
     assert caught.value.status_code == 413
+
+
+def _create(service: dict[str, Any], body: dict[str, Any]) -> Any:
+    """POST /v1/fine_tuning/jobs as any HTTP client sends it (the openai client cannot omit
+    training_file)."""
+    headers = {"Authorization": f"Bearer {service['keys']['teamA']}"}
+    return service["http"].post("/v1/fine_tuning/jobs", json=body, headers=headers)
+
+
+def test_a_job_on_a_dataset_preset(service: dict[str, Any], uploaded: Any) -> None:
+    from framework.service.db import Job
+
+    client = service["clients"]["teamA"]
+    job = client.fine_tuning.jobs.create(
+        model="tiny",
+        training_file="",  # the openai client requires the argument: empty means none
+        seed=5,
+        extra_body={"hydratune": {"dataset": "chatterbot", "overrides": TINY_JOB}},
+    )
+    assert (job.training_file, job.status) == (None, "queued")  # no file to validate
+    assert job.hydratune["dataset"] == "chatterbot" and job.hydratune["model"] == "tiny"
+    assert client.fine_tuning.jobs.retrieve(job.id).hydratune["dataset"] == "chatterbot"
+    with service["db"].session() as session:
+        row = session.execute(sa.select(Job).where(Job.id == job.id)).scalar_one()
+    assert row.dataset_preset == "chatterbot" and row.training_file is None
+    assert row.overrides[:2] == ["model=tiny", "dataset=chatterbot"]
+    assert not [o for o in row.overrides if o.startswith(("dataset.path", "dataset=file"))]
+    assert "run.seed=5" in row.overrides and "trainer.max_steps=4" in row.overrides
+    assert "dataset" not in row.hydratune  # the preset lives in its column only
+    events = [e.message for e in client.fine_tuning.jobs.list_events(job.id)]
+    assert events == ["Dataset preset chatterbot: no file to validate, moving job to queued state"]
+    assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
+    on_file = client.fine_tuning.jobs.create(model="tiny", training_file=uploaded.id)
+    assert on_file.training_file == uploaded.id and on_file.hydratune["dataset"] is None
+    client.fine_tuning.jobs.cancel(on_file.id)
+
+
+def test_training_file_xor_dataset_preset(service: dict[str, Any], uploaded: Any) -> None:
+    from framework.service.job_requests import dataset_presets
+
+    allowed = dataset_presets(CONF)
+    assert "chatterbot" in allowed and "fortunes" in allowed
+    assert "file" not in allowed and "jsonl" not in allowed  # they need a dataset.path
+    listed = "(allowed: " + ", ".join(allowed)
+    cases = {
+        "both": (
+            {"training_file": uploaded.id, "hydratune": {"dataset": "chatterbot"}},
+            "hydratune.dataset",
+            "give either training_file or hydratune.dataset, not both",
+        ),
+        "neither": ({}, "training_file", "'training_file' is required, or a dataset preset in "),
+        "unknown": (
+            {"hydratune": {"dataset": "chatterbott"}},
+            "hydratune.dataset",
+            "hydratune.dataset='chatterbott' is not a dataset preset a job can train on",
+        ),
+        "needs a path": (
+            {"hydratune": {"dataset": "jsonl"}},
+            "hydratune.dataset",
+            "hydratune.dataset='jsonl' is not a dataset preset a job can train on",
+        ),
+    }
+    for case, (extra, param, message) in cases.items():
+        response = _create(service, {"model": "tiny", **extra})
+        assert response.status_code == 400, (case, response.text)
+        error = response.json()["error"]
+        assert error["param"] == param and error["type"] == "invalid_request_error", case
+        assert error["message"].startswith(message), (case, error["message"])
+        if case != "both":
+            assert listed in error["message"], (case, error["message"])
+
+
+def test_a_preset_job_is_checked_as_train_py_checks_it(service: dict[str, Any]) -> None:
+    refused = _create(
+        service,
+        {"model": "tiny", "hydratune": {"dataset": "chatterbot", "overrides": ["dataset.limit=1"]}},
+    )
+    assert refused.status_code == 400
+    assert "dataset.limit=1 is out of range (2 to " in refused.json()["error"]["message"]
+    swapped = _create(
+        service,
+        {"model": "tiny", "hydratune": {"dataset": "chatterbot", "overrides": ["dataset=file"]}},
+    )
+    assert swapped.status_code == 400
+    error = swapped.json()["error"]
+    assert error["param"] == "hydratune.overrides"
+    assert "'dataset' is chosen by training_file or hydratune.dataset" in error["message"]

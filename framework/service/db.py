@@ -63,7 +63,8 @@ class Job(Base):
     id = sa.Column(sa.String(64), unique=True, nullable=False)
     project = sa.Column(sa.String(128), nullable=False, index=True)
     model = sa.Column(sa.String(128), nullable=False)
-    training_file = sa.Column(sa.String(64), nullable=False)
+    training_file = sa.Column(sa.String(64), nullable=True)  # null: a dataset preset job
+    dataset_preset = sa.Column(sa.String(128), nullable=True)  # conf/dataset/<name>, if no file
     validation_file = sa.Column(sa.String(64), nullable=True)
     status = sa.Column(sa.String(32), nullable=False, index=True)
     hyperparameters = sa.Column(sa.JSON, nullable=False)
@@ -132,8 +133,8 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest Alembic revision (or to the one named)."""
     from alembic import command
     from alembic.config import Config
 
@@ -141,7 +142,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 class Database:

@@ -96,7 +96,12 @@ class LocalExecutor:
     def _validate_files(self) -> None:
         with self.db.session() as session:
             jobs = list(
-                session.execute(sa.select(Job).where(Job.status == "validating_files")).scalars()
+                session.execute(
+                    # a job on a dataset preset has no file: it was queued at creation
+                    sa.select(Job).where(
+                        Job.status == "validating_files", Job.training_file.is_not(None)
+                    )
+                ).scalars()
             )
         for job in jobs:
             with self.db.session() as session:

@@ -1,5 +1,5 @@
 """A create-job request checked as train.py checks a command line: the OpenAI fields, the
-hydratune extension (method, model, hardware, overrides) and the overrides they become."""
+hydratune extension (method, model, hardware, dataset, overrides) and the overrides they become."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from framework.service.errors import api_error
 
 COMPOSE_LOCK = threading.Lock()  # Hydra's global state: one composition at a time
-HYDRATUNE_KEYS = ("method", "model", "hardware", "overrides")
+HYDRATUNE_KEYS = ("method", "model", "hardware", "dataset", "overrides")
 # Keys the service owns: where the run goes and what it reads.
 RESERVED = ("hydra", "paths", "dataset.path", "dataset.source", "run.resume", "run.dry_run")
 SUFFIX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -22,6 +22,22 @@ RANGES = {"n_epochs": (1, 50), "batch_size": (1, 1024), "learning_rate_multiplie
 def model_presets(config_dir: Path) -> list[str]:
     """The model presets (conf/model/*.yaml): the base models a job can start from."""
     return sorted(p.stem for p in (config_dir / "model").glob("*.yaml"))
+
+
+def dataset_presets(config_dir: Path) -> list[str]:
+    """The dataset presets (conf/dataset/*.yaml) a job can train on without a file: those whose
+    source is a bundled corpus (file/jsonl/disk/hub presets need a dataset.path)."""
+    import yaml
+
+    from framework.config.schema import BUNDLED_CORPORA, DatasetConfig
+
+    found = []
+    for path in sorted((config_dir / "dataset").glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        source = raw["source"] if "source" in raw else DatasetConfig.source
+        if source in BUNDLED_CORPORA:
+            found.append(path.stem)
+    return found
 
 
 def hyperparameters_of(body: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +93,13 @@ def hydratune_extension(body: dict[str, Any]) -> dict[str, Any]:
         )
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
+        if key == "dataset":
+            raise api_error(
+                400,
+                "hydratune.overrides: 'dataset' is chosen by training_file or hydratune.dataset, "
+                "not by an override",
+                "hydratune.overrides",
+            )
         if any(key == r or key.startswith(r + ".") or key.startswith(r + "/") for r in RESERVED):
             raise api_error(
                 400,
@@ -95,17 +118,55 @@ def compose_check(config_dir: Path, overrides: list[str]) -> Any:
         return check_overrides(config_dir, "train", overrides)
 
 
+def dataset_overrides(path: str | None, preset: str | None) -> list[str]:
+    """The dataset part of a job's command line: the uploaded file, or the dataset preset."""
+    return [f"dataset={preset}"] if preset else ["dataset=file", f"dataset.path={path}"]
+
+
+def training_data(
+    body: dict[str, Any], ext: dict[str, Any], presets: list[str]
+) -> tuple[str | None, str | None]:
+    """(training_file, dataset preset) of a request: exactly one of the two, each checked."""
+    given_file, preset = body.get("training_file"), ext.get("dataset")
+    allowed = ", ".join(presets)
+    if given_file and preset is not None:
+        raise api_error(
+            400,
+            "give either training_file or hydratune.dataset, not both (a job trains on an "
+            "uploaded file or on a dataset preset)",
+            "hydratune.dataset",
+        )
+    if preset is None:
+        if not given_file:
+            raise api_error(
+                400,
+                f"'training_file' is required, or a dataset preset in hydratune.dataset "
+                f"(allowed: {allowed})",
+                "training_file",
+            )
+        return required_field(body, "training_file"), None
+    if preset not in presets:
+        raise api_error(
+            400,
+            f"hydratune.dataset={preset!r} is not a dataset preset a job can train on without a "
+            f"file (allowed: {allowed}; file-based presets read an uploaded training_file)",
+            "hydratune.dataset",
+        )
+    return None, str(preset)
+
+
 def build_overrides(
     config_dir: Path,
     preset: str,
-    path: str,
+    dataset: list[str],
     ext: dict[str, Any],
     hp: dict[str, Any],
     seed: int,
     run_dir: Path,
 ) -> list[str]:
-    """The train.py command line of a job; checked by the same composition as the CLI."""
-    line = [f"model={preset}", "dataset=file", f"dataset.path={path}"]
+    """The train.py command line of a job (`dataset`: from dataset_overrides); checked by the
+    same composition as the CLI."""
+    line = [f"model={preset}", *dataset]
     line += [f"{k}={ext[k]}" for k in ("method", "hardware") if ext.get(k)]
     if hp["n_epochs"] != "auto":
         line += [f"trainer.max_epochs={hp['n_epochs']}", "trainer.max_steps=-1"]

@@ -15,10 +15,12 @@ from framework.service.files import get_file
 from framework.service.job_requests import (
     build_overrides,
     checked_request,
+    dataset_overrides,
+    dataset_presets,
     hydratune_extension,
     hyperparameters_of,
     model_presets,
-    required_field,
+    training_data,
 )
 from framework.service.objects import ACTIVE, checkpoint_object, event_object, job_object
 
@@ -41,15 +43,15 @@ def create(
     request: Request, body: dict[str, Any] = BODY, project: str = Depends(project_of)
 ) -> dict[str, Any]:
     state = request.app.state
-    training = get_file(state.db, project, required_field(body, "training_file"))
     ext, hp = hydratune_extension(body), hyperparameters_of(body)
+    file_id, dataset = training_data(body, ext, dataset_presets(state.config_dir))
+    training = get_file(state.db, project, file_id) if file_id else None
     preset, suffix, seed = checked_request(body, ext, model_presets(state.config_dir))
     job_id = new_id("ftjob")
     job_dir = state.data_dir / "jobs" / job_id
+    data = dataset_overrides(training.path if training else None, dataset)
     try:
-        overrides = build_overrides(
-            state.config_dir, preset, training.path, ext, hp, seed, job_dir / "run"
-        )
+        overrides = build_overrides(state.config_dir, preset, data, ext, hp, seed, job_dir / "run")
     except UserError as error:
         raise api_error(400, str(error), "hydratune", "invalid_hydratune_config") from None
     name = ":".join(["ft", preset, project, *([suffix] if suffix else []), job_id])
@@ -57,12 +59,19 @@ def create(
         id=job_id,
         project=project,
         model=body["model"],
-        training_file=training.id,
+        training_file=training.id if training else None,
+        dataset_preset=dataset,
         validation_file=None,
-        status="validating_files",
+        # a preset has no file to validate: the job is queued at once
+        status="validating_files" if training else "queued",
         hyperparameters=hp,
         method={"type": "supervised", "supervised": {"hyperparameters": hp}},
-        hydratune={**ext, "model": preset, "output_model": name},
+        # the preset lives in its column (job_object shows it under hydratune.dataset)
+        hydratune={
+            **{k: v for k, v in ext.items() if k != "dataset"},
+            "model": preset,
+            "output_model": name,
+        },
         overrides=overrides,
         suffix=suffix,
         seed=seed,
@@ -75,7 +84,11 @@ def create(
     job_dir.mkdir(parents=True)
     with state.db.session() as session:
         session.add(row)
-        state.db.add_event(session, job_id, "Validating training file: " + training.filename)
+        if training:
+            state.db.add_event(session, job_id, "Validating training file: " + training.filename)
+        else:
+            message = f"Dataset preset {dataset}: no file to validate, moving job to queued state"
+            state.db.add_event(session, job_id, message)
     state.executor.wake()
     return job_object(row)
 

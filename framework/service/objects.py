@@ -11,7 +11,8 @@ ACTIVE = ("validating_files", "queued", "running", "paused")
 
 
 def job_object(row: Job) -> dict[str, Any]:
-    """OpenAI's `fine_tuning.job` (plus hydratune's choices under `hydratune`)."""
+    """OpenAI's `fine_tuning.job` (plus hydratune's choices under `hydratune`; a job on a
+    dataset preset has `training_file: null` and the preset in `hydratune.dataset`)."""
     return {
         "id": row.id,
         "object": "fine_tuning.job",
@@ -33,7 +34,11 @@ def job_object(row: Job) -> dict[str, Any]:
         "estimated_finish": None,
         "integrations": [],
         "metadata": None,
-        "hydratune": {**row.hydratune, "run_dir": f"{row.job_dir}/run"},
+        "hydratune": {
+            **row.hydratune,
+            "dataset": row.dataset_preset,  # a dataset preset, or null for a training_file job
+            "run_dir": f"{row.job_dir}/run",
+        },
     }
 
 

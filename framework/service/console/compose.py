@@ -1,5 +1,6 @@
-"""The new-job page: dataset upload (the API's row check), the generated form, the dry-run plan
-as `run.dry_run=true` prints it, and the job created through the API's own create."""
+"""The new-job page: training data (an upload, row-checked as the API does, or a dataset preset),
+the form generated from the schemas, the dry-run plan as `run.dry_run=true` prints it, and the
+job created through the API's own create."""
 
 from __future__ import annotations
 
@@ -24,13 +25,17 @@ from framework.service.job_requests import (
     build_overrides,
     checked_request,
     compose_check,
+    dataset_overrides,
+    dataset_presets,
     hydratune_extension,
     hyperparameters_of,
     model_presets,
+    training_data,
 )
 
 router = APIRouter(include_in_schema=False)
 HYPERPARAMETERS = tuple(RANGES)
+DATA_SOURCES = ("file", "preset")  # the form's training-data choice: an upload or a preset
 
 
 def _files(request: Request, project: str) -> list[File]:
@@ -106,18 +111,21 @@ def request_body(request: Request, form: dict[str, str]) -> dict[str, Any]:
     hp = {k: _number(form.get(k, "auto").strip() or "auto") for k in HYPERPARAMETERS}
     hp = {k: ("auto" if v == "auto" else v) for k, v in hp.items()}
     seed = form.get("seed", "").strip()
-    return {
+    ext = {
+        "method": method,
+        "hardware": form.get("hardware", ""),
+        "overrides": form_overrides(fields, form) + extra_overrides(form),
+    }
+    body = {
         "model": form.get("model", ""),
-        "training_file": form.get("training_file", ""),
         "suffix": form.get("suffix", "").strip() or None,
         "seed": _number(seed) if seed else None,
         "hyperparameters": hp,
-        "hydratune": {
-            "method": method,
-            "hardware": form.get("hardware", ""),
-            "overrides": form_overrides(fields, form) + extra_overrides(form),
-        },
+        "hydratune": ext,
     }
+    if form.get("data_source", "file") == "preset":
+        return {**body, "hydratune": {**ext, "dataset": form.get("dataset", "")}}
+    return {**body, "training_file": form.get("training_file", "")}
 
 
 def extra_overrides(form: dict[str, str]) -> list[str]:
@@ -126,7 +134,8 @@ def extra_overrides(form: dict[str, str]) -> list[str]:
 
 
 def dry_run(request: Request, project: str, body: dict[str, Any]) -> str:
-    """The job's `run.dry_run=true` output (plan, memory estimate, problems) or its error."""
+    """The job's train.py command line and its `run.dry_run=true` output (plan, memory
+    estimate, problems), or its error."""
     from framework.config.validate import all_problems
     from framework.dry_run import render_dry_run
     from framework.hardware.machine import Machine
@@ -134,11 +143,13 @@ def dry_run(request: Request, project: str, body: dict[str, Any]) -> str:
 
     state = request.app.state
     try:
-        training = files.get_file(state.db, project, str(body["training_file"]))
         ext, hp = hydratune_extension(body), hyperparameters_of(body)
+        file_id, dataset = training_data(body, ext, dataset_presets(state.config_dir))
+        path = files.get_file(state.db, project, file_id).path if file_id else None
         preset, _suffix, seed = checked_request(body, ext, model_presets(state.config_dir))
         run_dir = state.data_dir / "plans" / "run"
-        line = build_overrides(state.config_dir, preset, training.path, ext, hp, seed, run_dir)
+        data = dataset_overrides(path, dataset)
+        line = build_overrides(state.config_dir, preset, data, ext, hp, seed, run_dir)
         # the run dir is Hydra's at run time: named here, so the plan resolves without Hydra
         extra = ["run.dry_run=true", f"paths.run_dir={run_dir}"]
         cfg = compose_check(state.config_dir, [*line, *extra])
@@ -149,7 +160,10 @@ def dry_run(request: Request, project: str, body: dict[str, Any]) -> str:
     with open_dict(cfg):
         cfg.pop("hydra")  # Hydra's own settings are not part of the run's printed config
     plan = resolve_plan(HardwareSpec.of_run(cfg), Machine.detect(probe_torch=False))
-    return render_dry_run(cfg, plan, all_problems(cfg, plan))
+    command = " ".join(o for o in line if not o.startswith("hydra.run.dir="))
+    return f"# the job's command line: train.py {command}\n" + render_dry_run(
+        cfg, plan, all_problems(cfg, plan)
+    )
 
 
 @router.post("/new")
@@ -158,6 +172,9 @@ async def submit(request: Request) -> Response:
     project, cookie = session_project(request)
     form = {k: str(v) for k, v in (await request.form()).items()}
     check_csrf(request, cookie, form.get("csrf_token"))
+    if form.get("data_source", "file") not in DATA_SOURCES:
+        message = f"data_source={form['data_source']!r} is not one of: {', '.join(DATA_SOURCES)}"
+        return _page(request, project, cookie, values=form, error=message, status_code=400)
     body = request_body(request, form)
     if form.get("action") == "plan":
         plan = await run_in_threadpool(dry_run, request, project, body)

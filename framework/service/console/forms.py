@@ -144,11 +144,16 @@ def composed_defaults(config_dir: Path) -> Any:
 
 
 def presets(project_root: Path) -> dict[str, list[tuple[str, str]]]:
-    """(name, description) of the model and hardware presets on the search path."""
+    """(name, description) of the model and hardware presets on the search path, and of the
+    dataset presets a job can train on without a file (the API's hydratune.dataset list)."""
     from framework.cli.list_presets import list_presets
+    from framework.service.job_requests import dataset_presets
 
-    found: dict[str, list[tuple[str, str]]] = {"model": [], "hardware": []}
+    without_file = set(dataset_presets(project_root / "conf"))
+    found: dict[str, list[tuple[str, str]]] = {"model": [], "hardware": [], "dataset": []}
     for preset in list_presets(project_root, []):
+        if preset.group == "dataset" and preset.name not in without_file:
+            continue
         if preset.group in found:
             found[preset.group].append((preset.name, preset.description))
     return found

@@ -28,6 +28,21 @@ var hydratune = (function () {
     update();
   }
 
+  /* Training data: only the chosen source's input is shown and sent (file or dataset preset). */
+  function dataSource(radioName) {
+    var radios = document.querySelectorAll('input[name="' + radioName + '"]');
+    function update() {
+      var chosen = document.querySelector('input[name="' + radioName + '"]:checked');
+      document.querySelectorAll(".data-fields").forEach(function (box) {
+        var on = chosen !== null && box.dataset.source === chosen.value;
+        box.hidden = !on;
+        box.querySelectorAll("select, input").forEach(function (el) { el.disabled = !on; });
+      });
+    }
+    radios.forEach(function (radio) { radio.addEventListener("change", update); });
+    update();
+  }
+
   /* Train and validation loss per step (uPlot), polled while the job is active. */
   function lossChart(url, chartId, summaryId, status) {
     var box = document.getElementById(chartId), plot = null;
@@ -72,5 +87,5 @@ var hydratune = (function () {
     }
     poll();
   }
-  return { refreshRows: refreshRows, methodFields: methodFields, lossChart: lossChart };
+  return { refreshRows: refreshRows, methodFields: methodFields, dataSource: dataSource, lossChart: lossChart };
 })();
