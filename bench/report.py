@@ -3,8 +3,10 @@ every run, every comparison) and the markdown table of its comparisons."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,22 @@ def save(result: dict[str, Any]) -> Path:
     path = results_dir() / f"{result['row']}.json"
     write_json(path, result)
     return path
+
+
+def finish(result: dict[str, Any], columns: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """Add the row's markdown (its comparisons, then every run in `columns`) and save it."""
+    tables = [comparison_table(result["comparisons"]), runs_table(result["runs"], columns)]
+    result["markdown"] = "\n\n".join(tables)
+    save(result)
+    return result
+
+
+def row_main(doc: str, run: Callable[[int], dict[str, Any]], threads_help: str) -> None:
+    """A measured row's command line: --threads, then the row's markdown printed."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help=threads_help)
+    args = parser.parse_args()
+    print(run(args.threads)["markdown"])
 
 
 def load(row: str) -> dict[str, Any] | None:
