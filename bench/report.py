@@ -15,6 +15,14 @@ from stats import Comparison
 
 RESULTS = ROOT / "bench" / "results"  # full runs: committed, the raw data behind the doc
 QUICK_RESULTS = ROOT / "outputs" / "bench" / "quick"  # smoke runs: gitignored
+# A run's speed and memory in a runs table: (header, key, format) each.
+SPEED_COLUMNS = [
+    ("tokens/s", "tokens_per_s", ".1f"),
+    ("s/step", "s_per_step", ".3f"),
+    ("tokens/step", "tokens_per_step", ".0f"),
+    ("timed s", "timed_s", ".0f"),
+    ("peak RSS MiB", "peak_mib", ".0f"),
+]
 
 
 def results_dir() -> Path:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import hydratune_side, quick_mode  # noqa: E402
 from overhead import Case, overrides  # noqa: E402
-from report import add, finish, new_result, row_main, work_dir  # noqa: E402
+from report import SPEED_COLUMNS, add, finish, new_result, row_main, work_dir  # noqa: E402
 from stats import compare, run_pairs  # noqa: E402
 
 PACKING_GOAL = 1.5
@@ -118,15 +118,7 @@ def run(threads: int = 1) -> dict[str, Any]:
     packing_row(result, c["packing"], threads)
     lengths_row(result, c["lengths"], threads)
     ranks_row(result, c["ranks"], threads)
-    columns = [
-        ("max length", "max_length", "d"),
-        ("tokens/s", "tokens_per_s", ".1f"),
-        ("s/step", "s_per_step", ".3f"),
-        ("tokens/step", "tokens_per_step", ".0f"),
-        ("timed s", "timed_s", ".0f"),
-        ("peak RSS MiB", "peak_mib", ".0f"),
-    ]
-    return finish(result, columns)
+    return finish(result, [("max length", "max_length", "d"), *SPEED_COLUMNS])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import hydratune_side, option_available, quick_mode, worker_side  # noqa: E402
 from overhead import Case, overrides  # noqa: E402
-from report import add, finish, new_result, row_main, unavailable, work_dir  # noqa: E402
+from report import SPEED_COLUMNS, add, finish, new_result, row_main, unavailable, work_dir  # noqa: E402
 from stats import compare, run_pairs  # noqa: E402
 
 TRL = Path(__file__).resolve().parent / "trl_worker.py"
@@ -94,14 +94,7 @@ def run(threads: int = 1) -> dict[str, Any]:
     result["settings"]["memory_overrides"] = overrides(memory)
     speed_rows(result, speed, threads)
     memory_rows(result, memory, threads)
-    columns = [
-        ("tokens/s", "tokens_per_s", ".1f"),
-        ("s/step", "s_per_step", ".3f"),
-        ("tokens/step", "tokens_per_step", ".0f"),
-        ("timed s", "timed_s", ".0f"),
-        ("peak RSS MiB", "peak_mib", ".0f"),
-    ]
-    return finish(result, columns)
+    return finish(result, SPEED_COLUMNS)
 
 
 if __name__ == "__main__":
