@@ -116,15 +116,8 @@ def run(threads: int = 1) -> dict[str, Any]:
                         values(raw_runs, "cpu_s_per_step")))  # fmt: skip
     add(result, compare("hydratune / raw", "peak RSS", values(hyd_runs, "peak_mib"),
                         values(raw_runs, "peak_mib")))  # fmt: skip
-    columns = [
-        ("s/step", "s_per_step", ".3f"),
-        ("CPU s/step", "cpu_s_per_step", ".3f"),
-        ("timed s", "timed_s", ".0f"),
-        ("tokens/s", "tokens_per_s", ".1f"),
-        ("peak RSS MiB", "peak_mib", ".0f"),
-        ("step-1 loss", "first_loss", ".5f"),
-    ]
-    return finish(result, columns)
+    headers = ("s/step", "CPU s/step", "timed s", "tokens/s", "peak RSS MiB", "step-1 loss")
+    return finish(result, headers)
 
 
 if __name__ == "__main__":

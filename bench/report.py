@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +15,18 @@ from stats import Comparison
 
 RESULTS = ROOT / "bench" / "results"  # full runs: committed, the raw data behind the doc
 QUICK_RESULTS = ROOT / "outputs" / "bench" / "quick"  # smoke runs: gitignored
-# A run's speed and memory in a runs table: (header, key, format) each.
-SPEED_COLUMNS = [
-    ("tokens/s", "tokens_per_s", ".1f"),
-    ("s/step", "s_per_step", ".3f"),
-    ("tokens/step", "tokens_per_step", ".0f"),
-    ("timed s", "timed_s", ".0f"),
-    ("peak RSS MiB", "peak_mib", ".0f"),
-]
+# Every column a runs table can show: header -> (the run's key, its format).
+COLUMNS = {
+    "max length": ("max_length", "d"),
+    "tokens/s": ("tokens_per_s", ".1f"),
+    "s/step": ("s_per_step", ".3f"),
+    "CPU s/step": ("cpu_s_per_step", ".3f"),
+    "tokens/step": ("tokens_per_step", ".0f"),
+    "timed s": ("timed_s", ".0f"),
+    "peak RSS MiB": ("peak_mib", ".0f"),
+    "step-1 loss": ("first_loss", ".5f"),
+}
+SPEED = ("tokens/s", "s/step", "tokens/step", "timed s", "peak RSS MiB")  # a run's speed, memory
 
 
 def results_dir() -> Path:
@@ -61,8 +65,10 @@ def save(result: dict[str, Any]) -> Path:
     return path
 
 
-def finish(result: dict[str, Any], columns: list[tuple[str, str, str]]) -> dict[str, Any]:
-    """Add the row's markdown (its comparisons, then every run in `columns`) and save it."""
+def finish(result: dict[str, Any], headers: Sequence[str]) -> dict[str, Any]:
+    """Add the row's markdown (its comparisons, then every run in the COLUMNS `headers`) and
+    save it."""
+    columns = [(header, *COLUMNS[header]) for header in headers]
     tables = [comparison_table(result["comparisons"]), runs_table(result["runs"], columns)]
     result["markdown"] = "\n\n".join(tables)
     save(result)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import hydratune_side, quick_mode  # noqa: E402
 from overhead import Case, overrides  # noqa: E402
-from report import SPEED_COLUMNS, add, finish, new_result, row_main, work_dir  # noqa: E402
+from report import SPEED, add, finish, new_result, row_main, work_dir  # noqa: E402
 from stats import compare, run_pairs  # noqa: E402
 
 PACKING_GOAL = 1.5
@@ -118,7 +118,7 @@ def run(threads: int = 1) -> dict[str, Any]:
     packing_row(result, c["packing"], threads)
     lengths_row(result, c["lengths"], threads)
     ranks_row(result, c["ranks"], threads)
-    return finish(result, [("max length", "max_length", "d"), *SPEED_COLUMNS])
+    return finish(result, ("max length", *SPEED))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import hydratune_side, option_available, quick_mode, worker_side  # noqa: E402
 from overhead import Case, overrides  # noqa: E402
-from report import SPEED_COLUMNS, add, finish, new_result, row_main, unavailable, work_dir  # noqa: E402
+from report import SPEED, add, finish, new_result, row_main, unavailable, work_dir  # noqa: E402
 from stats import compare, run_pairs  # noqa: E402
 
 TRL = Path(__file__).resolve().parent / "trl_worker.py"
@@ -94,7 +94,7 @@ def run(threads: int = 1) -> dict[str, Any]:
     result["settings"]["memory_overrides"] = overrides(memory)
     speed_rows(result, speed, threads)
     memory_rows(result, memory, threads)
-    return finish(result, SPEED_COLUMNS)
+    return finish(result, SPEED)
 
 
 if __name__ == "__main__":
