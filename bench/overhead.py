@@ -13,7 +13,6 @@ same way is the noise floor: a ratio the control cannot tell from 1 is not resol
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import cheap_validation, hydratune_side, quick_mode, worker_side  # noqa: E402
-from report import add, comparison_table, new_result, runs_table, save, work_dir  # noqa: E402
+from report import add, finish, new_result, row_main, work_dir  # noqa: E402
 from stats import compare, run_pairs  # noqa: E402
 
 RAW = Path(__file__).resolve().parent / "raw_loop.py"
@@ -117,29 +116,9 @@ def run(threads: int = 1) -> dict[str, Any]:
                         values(raw_runs, "cpu_s_per_step")))  # fmt: skip
     add(result, compare("hydratune / raw", "peak RSS", values(hyd_runs, "peak_mib"),
                         values(raw_runs, "peak_mib")))  # fmt: skip
-    result["markdown"] = markdown(result)
-    save(result)
-    return result
-
-
-def markdown(result: dict[str, Any]) -> str:
-    columns = [
-        ("s/step", "s_per_step", ".3f"),
-        ("CPU s/step", "cpu_s_per_step", ".3f"),
-        ("timed s", "timed_s", ".0f"),
-        ("tokens/s", "tokens_per_s", ".1f"),
-        ("peak RSS MiB", "peak_mib", ".0f"),
-        ("step-1 loss", "first_loss", ".5f"),
-    ]
-    return comparison_table(result["comparisons"]) + "\n\n" + runs_table(result["runs"], columns)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
-    args = parser.parse_args()
-    print(run(args.threads)["markdown"])
+    headers = ("s/step", "CPU s/step", "timed s", "tokens/s", "peak RSS MiB", "step-1 loss")
+    return finish(result, headers)
 
 
 if __name__ == "__main__":
-    main()
+    row_main(__doc__, run, "torch threads, both sides")

@@ -3,8 +3,10 @@ every run, every comparison) and the markdown table of its comparisons."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,18 @@ from stats import Comparison
 
 RESULTS = ROOT / "bench" / "results"  # full runs: committed, the raw data behind the doc
 QUICK_RESULTS = ROOT / "outputs" / "bench" / "quick"  # smoke runs: gitignored
+# Every column a runs table can show: header -> (the run's key, its format).
+COLUMNS = {
+    "max length": ("max_length", "d"),
+    "tokens/s": ("tokens_per_s", ".1f"),
+    "s/step": ("s_per_step", ".3f"),
+    "CPU s/step": ("cpu_s_per_step", ".3f"),
+    "tokens/step": ("tokens_per_step", ".0f"),
+    "timed s": ("timed_s", ".0f"),
+    "peak RSS MiB": ("peak_mib", ".0f"),
+    "step-1 loss": ("first_loss", ".5f"),
+}
+SPEED = ("tokens/s", "s/step", "tokens/step", "timed s", "peak RSS MiB")  # a run's speed, memory
 
 
 def results_dir() -> Path:
@@ -49,6 +63,24 @@ def save(result: dict[str, Any]) -> Path:
     path = results_dir() / f"{result['row']}.json"
     write_json(path, result)
     return path
+
+
+def finish(result: dict[str, Any], headers: Sequence[str]) -> dict[str, Any]:
+    """Add the row's markdown (its comparisons, then every run in the COLUMNS `headers`) and
+    save it."""
+    columns = [(header, *COLUMNS[header]) for header in headers]
+    tables = [comparison_table(result["comparisons"]), runs_table(result["runs"], columns)]
+    result["markdown"] = "\n\n".join(tables)
+    save(result)
+    return result
+
+
+def row_main(doc: str, run: Callable[[int], dict[str, Any]], threads_help: str) -> None:
+    """A measured row's command line: --threads, then the row's markdown printed."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help=threads_help)
+    args = parser.parse_args()
+    print(run(args.threads)["markdown"])
 
 
 def load(row: str) -> dict[str, Any] | None:

@@ -14,7 +14,6 @@ per process: rows/s of the global batch (rank 0 stamps the steps).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import hydratune_side, quick_mode  # noqa: E402
 from overhead import Case, overrides  # noqa: E402
-from report import add, comparison_table, new_result, runs_table, save, work_dir  # noqa: E402
+from report import SPEED, add, finish, new_result, row_main, work_dir  # noqa: E402
 from stats import compare, run_pairs  # noqa: E402
 
 PACKING_GOAL = 1.5
@@ -119,27 +118,8 @@ def run(threads: int = 1) -> dict[str, Any]:
     packing_row(result, c["packing"], threads)
     lengths_row(result, c["lengths"], threads)
     ranks_row(result, c["ranks"], threads)
-    columns = [
-        ("max length", "max_length", "d"),
-        ("tokens/s", "tokens_per_s", ".1f"),
-        ("s/step", "s_per_step", ".3f"),
-        ("tokens/step", "tokens_per_step", ".0f"),
-        ("timed s", "timed_s", ".0f"),
-        ("peak RSS MiB", "peak_mib", ".0f"),
-    ]
-    result["markdown"] = (
-        comparison_table(result["comparisons"]) + "\n\n" + runs_table(result["runs"], columns)
-    )
-    save(result)
-    return result
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    args = parser.parse_args()
-    print(run(args.threads)["markdown"])
+    return finish(result, ("max length", *SPEED))
 
 
 if __name__ == "__main__":
-    main()
+    row_main(__doc__, run, "torch threads per process")

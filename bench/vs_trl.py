@@ -11,7 +11,6 @@ settings matched to ours (batch order, loss, packing, gradient checkpointing off
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -21,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import hydratune_side, option_available, quick_mode, worker_side  # noqa: E402
 from overhead import Case, overrides  # noqa: E402
-from report import add, comparison_table, new_result, runs_table, save, unavailable, work_dir  # noqa: E402
+from report import SPEED, add, finish, new_result, row_main, unavailable, work_dir  # noqa: E402
 from stats import compare, run_pairs  # noqa: E402
 
 TRL = Path(__file__).resolve().parent / "trl_worker.py"
@@ -95,26 +94,8 @@ def run(threads: int = 1) -> dict[str, Any]:
     result["settings"]["memory_overrides"] = overrides(memory)
     speed_rows(result, speed, threads)
     memory_rows(result, memory, threads)
-    columns = [
-        ("tokens/s", "tokens_per_s", ".1f"),
-        ("s/step", "s_per_step", ".3f"),
-        ("tokens/step", "tokens_per_step", ".0f"),
-        ("timed s", "timed_s", ".0f"),
-        ("peak RSS MiB", "peak_mib", ".0f"),
-    ]
-    result["markdown"] = (
-        comparison_table(result["comparisons"]) + "\n\n" + runs_table(result["runs"], columns)
-    )
-    save(result)
-    return result
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
-    args = parser.parse_args()
-    print(run(args.threads)["markdown"])
+    return finish(result, SPEED)
 
 
 if __name__ == "__main__":
-    main()
+    row_main(__doc__, run, "torch threads, both sides")

@@ -1,14 +1,16 @@
 """Test helpers (plain functions, importable anywhere): compose a config in-process, run
-train.py in a subprocess, find its run dirs. tests/conftest.py wraps them as fixtures."""
+train.py in a subprocess (to the end, or started and stopped once a file appears), find its run
+dirs. tests/conftest.py wraps them as fixtures."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -53,22 +55,93 @@ def compose_config(
         return compose(config_name, overrides=[*selected, *overrides])
 
 
+def train_env(output_dir: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a train.py subprocess: outputs under output_dir, Hydra's short
+    errors, then `extra_env`."""
+    env = dict(os.environ)
+    env.update({"HYDRATUNE_OUTPUT": str(output_dir), "HYDRA_FULL_ERROR": "0"})
+    env.update(extra_env or {})
+    return env
+
+
 def run_train(
     args: list[str], output_dir: Path, extra_env: dict[str, str] | None = None, timeout: int = 300
 ) -> subprocess.CompletedProcess[str]:
     """Run `python train.py <args>` with outputs under output_dir (an end-to-end test: mark
     it `e2e`, or reach it through the `train_py` / `tiny_run` fixtures, which mark it)."""
-    env = dict(os.environ)
-    env.update({"HYDRATUNE_OUTPUT": str(output_dir), "HYDRA_FULL_ERROR": "0"})
-    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *args],
         cwd=ROOT,
-        env=env,
+        env=train_env(output_dir, extra_env),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def start_train(
+    args: list[str],
+    output_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    read_stderr: bool = False,
+    own_group: bool = False,
+) -> subprocess.Popen[str]:
+    """Start `python train.py <args>` (outputs under output_dir) and return at once; the test
+    stops and waits for it (mark it `e2e`). stdout is discarded, stderr too unless
+    `read_stderr` (then piped, text); `own_group`: a new session, so os.killpg reaches every
+    rank it starts."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=train_env(output_dir, extra_env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if read_stderr else subprocess.DEVNULL,
+        text=True,
+        start_new_session=own_group,
+    )
+
+
+def wait_for(
+    ready: Path | Callable[[], Any],
+    proc: subprocess.Popen[str],
+    timeout: float,
+    what: str,
+    poll: float = 0.02,
+) -> Any:
+    """Poll until `ready` holds (the path exists, or the callable returns a true value, which is
+    returned) while `proc` runs; fails naming `what` when proc ends first (with its stderr
+    when piped) or `timeout` seconds pass."""
+    check = ready.exists if isinstance(ready, Path) else ready
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if proc.poll() is not None:
+            tail = f":\n{proc.communicate()[1][-3000:]}" if proc.stderr else ""
+            raise AssertionError(f"the process ended (exit {proc.returncode}) before {what}{tail}")
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what} in vain"
+        time.sleep(poll)
+    return value
+
+
+def interrupt_at_checkpoint(
+    args: list[str], run_dir: Path, step: int, signum: int, timeout: int
+) -> int:
+    """Start train.py `args` in run_dir (outputs under its parent), send `signum` once step
+    `step`'s checkpoint exists, and return the exit code; the run must not have finished."""
+    from framework.training.checkpointing import checkpoint_name
+
+    proc = start_train([*args, f"hydra.run.dir={run_dir}"], run_dir.parent)
+    try:
+        checkpoint = run_dir / "checkpoints" / checkpoint_name(step)
+        wait_for(checkpoint, proc, timeout, f"its step-{step} checkpoint")
+        proc.send_signal(signum)
+        code = proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not (run_dir / "metrics.json").exists(), "signalled too late: the run had finished"
+    return code
 
 
 def train_tiny(output_dir: Path, *args: str, extra_env: dict[str, str] | None = None) -> Path:

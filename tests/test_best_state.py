@@ -7,11 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +16,7 @@ from safetensors.torch import load_file
 
 from framework.training.best import BestWeights
 from framework.training.preemption import PREEMPTED_EXIT_CODE
-from tests.helpers import ROOT, TINY, run_train
+from tests.helpers import TINY, interrupt_at_checkpoint, run_train
 
 
 def _through_a_checkpoint(tracker: BestWeights) -> dict[str, object]:
@@ -90,23 +86,9 @@ def test_a_killed_and_resumed_run_keeps_the_same_best(tmp_path: Path) -> None:
     result = run_train([*BEST, f"hydra.run.dir={straight}"], tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "preempted"
+    code = interrupt_at_checkpoint(BEST, run_dir, 8, signal.SIGUSR1, timeout=900)
+    assert code == PREEMPTED_EXIT_CODE
     args = [*BEST, f"hydra.run.dir={run_dir}"]
-    env = {**os.environ, "HYDRATUNE_OUTPUT": str(tmp_path)}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 900
-    while not (run_dir / "checkpoints" / "step-000008.ckpt").exists():
-        assert proc.poll() is None, "the run ended before its step-8 checkpoint"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGUSR1)
-    assert proc.wait(timeout=900) == PREEMPTED_EXIT_CODE
-    assert not (run_dir / "metrics.json").exists(), "signalled too late: the run had finished"
     again = run_train(args, tmp_path, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     # The checks at steps 2, 4, 6 and 8 come back from the step-8 checkpoint: it is written

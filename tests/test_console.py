@@ -39,6 +39,17 @@ def signed_in(app: Any, key: str) -> TestClient:
     return client
 
 
+def uploaded(client: TestClient, token: str, name: str, content: bytes) -> str:
+    """Upload a training file through the console's form; its file id (from the redirect)."""
+    done = client.post(
+        "/files",
+        data={"csrf_token": token},
+        files={"file": (name, content)},
+        follow_redirects=False,
+    )
+    return str(done.headers["location"].split("file=")[1])
+
+
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from framework.service.app import create_app
@@ -130,13 +141,7 @@ def test_upload_errors_name_lines_and_the_plan_is_the_dry_run(
     refused = client.post("/files", data={"csrf_token": token}, files={"file": ("bad.jsonl", bad)})
     assert refused.status_code == 400 and 'id="upload-error"' in refused.text
     assert "bad.jsonl:25: the conversation has no assistant message" in refused.text
-    done = client.post(
-        "/files",
-        data={"csrf_token": token},
-        files={"file": ("chats.jsonl", good)},
-        follow_redirects=False,
-    )
-    file_id = done.headers["location"].split("file=")[1]
+    file_id = uploaded(client, token, "chats.jsonl", good)
     form = {
         "csrf_token": token,
         "training_file": file_id,
@@ -164,14 +169,7 @@ def test_upload_errors_name_lines_and_the_plan_is_the_dry_run(
 def test_another_projects_job_is_a_404(console: dict[str, Any], tmp_path: Any) -> None:
     a = signed_in(console["app"], console["keys"]["teamA"])
     token = csrf_of(a.get("/new").text)
-    upload = chat_file(tmp_path / "chats.jsonl").read_bytes()
-    done = a.post(
-        "/files",
-        data={"csrf_token": token},
-        files={"file": ("c.jsonl", upload)},
-        follow_redirects=False,
-    )
-    file_id = done.headers["location"].split("file=")[1]
+    file_id = uploaded(a, token, "c.jsonl", chat_file(tmp_path / "chats.jsonl").read_bytes())
     form = {
         "csrf_token": token,
         "training_file": file_id,

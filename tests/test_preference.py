@@ -247,10 +247,10 @@ def tiny_batch(tok: Any) -> dict[str, torch.Tensor]:
     return enc.collate(enc.encode(rows, EncodeStats()))
 
 
-def test_sequence_logps_are_the_reply_tokens_log_probabilities() -> None:
+def tiny_llama(tok: Any) -> Any:
+    """A one-layer Llama over the tokenizer's vocabulary, seeded, in eval mode."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tok = smollm2_tokenizer()
     torch.manual_seed(0)
     cfg = LlamaConfig(
         vocab_size=len(tok),
@@ -260,7 +260,12 @@ def test_sequence_logps_are_the_reply_tokens_log_probabilities() -> None:
         num_attention_heads=2,
         num_key_value_heads=1,
     )
-    net = LlamaForCausalLM(cfg).eval()
+    return LlamaForCausalLM(cfg).eval()
+
+
+def test_sequence_logps_are_the_reply_tokens_log_probabilities() -> None:
+    tok = smollm2_tokenizer()
+    net = tiny_llama(tok)
     batch = tiny_batch(tok)
     logps, counts = DPO().sequence_logps(net, batch)
     with torch.no_grad():
@@ -279,21 +284,11 @@ def test_sequence_logps_are_the_reply_tokens_log_probabilities() -> None:
 
 def test_adapter_off_reference_is_the_base_and_precomputed_matches_it() -> None:
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     from framework.training.reference import AdapterOff, Precomputed
 
     tok = smollm2_tokenizer()
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-    )
-    base = LlamaForCausalLM(cfg).eval()
+    base = tiny_llama(tok)
     batch = tiny_batch(tok)
     objective = DPO()
     with torch.no_grad():

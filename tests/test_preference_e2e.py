@@ -4,18 +4,14 @@ after a preemption), KTO with full fine-tuning (reference log-probabilities prec
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from framework.training.preemption import PREEMPTED_EXIT_CODE
-from tests.helpers import ROOT, run_train
+from tests.helpers import interrupt_at_checkpoint, run_train
 
 pytestmark = pytest.mark.e2e  # every test here starts a subprocess
 
@@ -66,23 +62,9 @@ def test_dpo_reports_rewards_before_and_after_and_learns(straight: Path) -> None
 
 def test_dpo_resumed_after_preemption_matches_uninterrupted(straight: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "preempted"
+    code = interrupt_at_checkpoint(DPO, run_dir, 2, signal.SIGUSR1, timeout=240)
+    assert code == PREEMPTED_EXIT_CODE  # stopped, to be run again
     args = [*DPO, f"hydra.run.dir={run_dir}"]
-    env = {**os.environ, "HYDRATUNE_OUTPUT": str(tmp_path)}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 240
-    while not (run_dir / "checkpoints" / "step-000002.ckpt").exists():
-        assert proc.poll() is None, "the run ended before its first checkpoint"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGUSR1)
-    assert proc.wait(timeout=240) == PREEMPTED_EXIT_CODE  # stopped, to be run again
-    assert not (run_dir / "metrics.json").exists(), "signalled too late: the run had finished"
     again = run_train(args, tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming from" in (run_dir / "train.log").read_text()

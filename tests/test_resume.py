@@ -5,11 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from safetensors.torch import load_file
 
 from framework.training.checkpointing import checkpoints_newest_first, newest_readable
 from framework.training.preemption import PREEMPTED_EXIT_CODE
-from tests.helpers import ROOT, TINY, run_train
+from tests.helpers import ROOT, TINY, interrupt_at_checkpoint, run_train
 
 pytestmark = pytest.mark.e2e  # every test here starts a subprocess
 
@@ -49,24 +47,7 @@ def interrupt_after_first_checkpoint(
 ) -> int:
     """Start `run_args` in run_dir, send `signum` once step 4 is checkpointed; return the exit
     code."""
-    args = [*run_args, f"hydra.run.dir={run_dir}"]
-    env = {**os.environ, "HYDRATUNE_OUTPUT": str(run_dir.parent)}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 240
-    while not (run_dir / "checkpoints" / "step-000004.ckpt").exists():
-        assert proc.poll() is None, "the run ended before its first checkpoint"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    proc.send_signal(signum)
-    code = proc.wait(timeout=240)
-    assert not (run_dir / "metrics.json").exists(), "signalled too late: the run had finished"
-    return code
+    return interrupt_at_checkpoint(run_args, run_dir, 4, signum, timeout=240)
 
 
 def resume_and_compare(run_dir: Path, straight: Path) -> None:

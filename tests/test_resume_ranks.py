@@ -6,9 +6,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from framework.training.checkpointing import checkpoint_name, readable
-from tests.helpers import ROOT, TINY, run_train
+from tests.helpers import TINY, run_train, start_train, wait_for
 from tests.test_resume_compat import snapshot
 
 pytestmark = pytest.mark.e2e  # every test here starts a subprocess
@@ -47,22 +44,16 @@ def train_losses(run_dir: Path) -> list[tuple[int, float]]:
 def kill_9_after_first_checkpoint(args: list[str], run_dir: Path) -> None:
     """Start the run in its own process group; once step 4's checkpoint is complete on disk,
     SIGKILL every process of the group (both ranks) at once."""
-    env = {**os.environ, "HYDRATUNE_OUTPUT": str(run_dir.parent), "HYDRA_FULL_ERROR": "0"}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args, f"hydra.run.dir={run_dir}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_train([*args, f"hydra.run.dir={run_dir}"], run_dir.parent, own_group=True)
     checkpoint = run_dir / "checkpoints" / checkpoint_name(4)
-    deadline = time.monotonic() + TIMEOUT
     try:
-        while not (checkpoint.exists() and readable(checkpoint)):
-            assert proc.poll() is None, "the run ended before its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint in time"
-            time.sleep(0.05)
+        wait_for(
+            lambda: checkpoint.exists() and readable(checkpoint),
+            proc,
+            TIMEOUT,
+            "a complete step-4 checkpoint",
+            poll=0.05,
+        )
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)

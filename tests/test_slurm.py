@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from framework.sweeps.optuna_resume import completed_trials
-from tests.helpers import ROOT, TINY, run_train
+from tests.helpers import TINY, run_train, start_train, wait_for
 from tests.test_hardware import REL_TOL, train_losses
 
 pytestmark = pytest.mark.e2e  # every test here starts a subprocess (and SLURM jobs)
@@ -48,6 +47,16 @@ def slurm_cmd(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(args, env={**os.environ, **env}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def queued_jobs(slurm: dict[str, str]) -> list[str]:
+    """squeue's job ids, one per array task."""
+    return slurm_cmd(slurm, "squeue", "-h", "-o", "%i").split()
+
+
+def job_state(slurm: dict[str, str], job: str) -> list[str]:
+    """squeue's state and reason of one job, e.g. ["PENDING", "BeginTime"]."""
+    return slurm_cmd(slurm, "squeue", "-h", "-j", job, "-o", "%T %r").split()
 
 
 # The DDP trials and their single-process reference: 2 tasks x 2 rows = 4 rows a step.
@@ -141,22 +150,10 @@ def test_a_trial_cancelled_with_scancel_is_cancelled_in_the_summary_and_the_swee
     slurm: dict[str, str], tmp_path: Path
 ) -> None:
     # Accounting (slurmdbd) lets submitit see the cancelled job end; the sweep command returns.
-    env = {**os.environ, **slurm, "HYDRATUNE_OUTPUT": str(tmp_path), "HYDRA_FULL_ERROR": "0"}
     args = [*SLURM, "method=lora,dora", *TINY, "trainer.max_steps=2"]
-    submitter = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    submitter = start_train(args, tmp_path, slurm, read_stderr=True)
     try:
-        deadline = time.monotonic() + 120
-        while not (jobs := slurm_cmd(slurm, "squeue", "-h", "-o", "%i").split()):
-            assert submitter.poll() is None, "the sweep ended before its jobs were queued"
-            assert time.monotonic() < deadline, "no job queued in time"
-            time.sleep(0.1)
+        jobs = wait_for(lambda: queued_jobs(slurm), submitter, 120, "a queued job", poll=0.1)
         # The array's second task (trial 1, method=dora) is cancelled as soon as it is queued.
         second = jobs[0].split("_")[0] + "_1"
         slurm_cmd(slurm, "scancel", second)
@@ -181,42 +178,24 @@ def test_usr2_checkpoints_requeues_and_resumes_to_the_uninterrupted_adapter(
     slurm: dict[str, str], tmp_path: Path
 ) -> None:
     straight = tmp_path / "straight"  # the uninterrupted run, here, alongside the SLURM one
-    reference = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *RESUMABLE, f"hydra.run.dir={straight}"],
-        cwd=ROOT,
-        env={**os.environ, "HYDRATUNE_OUTPUT": str(tmp_path), "HYDRA_FULL_ERROR": "0"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    reference = start_train([*RESUMABLE, f"hydra.run.dir={straight}"], tmp_path, read_stderr=True)
     out = tmp_path / "slurm"
-    env = {**os.environ, **slurm, "HYDRATUNE_OUTPUT": str(out), "HYDRA_FULL_ERROR": "0"}
-    submitter = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *SLURM, "method=lora", *RESUMABLE],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    args = [*SLURM, "method=lora", *RESUMABLE]
+    submitter = start_train(args, out, slurm, read_stderr=True)
     try:
-        deadline = time.monotonic() + 180
-        while not list(out.glob("multirun/*/0/checkpoints/step-000004.ckpt")):
-            assert submitter.poll() is None, "the sweep ended before its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint at step 4 in time"
-            time.sleep(0.1)
-        (job,) = slurm_cmd(slurm, "squeue", "-h", "-o", "%i").split()
+        started = time.monotonic()
+        checkpoint = "multirun/*/0/checkpoints/step-000004.ckpt"
+        wait_for(
+            lambda: list(out.glob(checkpoint)), submitter, 180, "step 4's checkpoint", poll=0.1
+        )
+        (job,) = queued_jobs(slurm)
         slurm_cmd(slurm, "scancel", "--signal=USR2", job)  # what SLURM sends before the limit
         run_dir = sweep_dir(out) / "0"
         # submitit requeues the job; SLURM holds a requeued job ~2 minutes (BeginTime): once
         # it is pending, start it now.
-        while slurm_cmd(slurm, "squeue", "-h", "-j", job, "-o", "%T %r").split() != [
-            "PENDING",
-            "BeginTime",
-        ]:
-            assert submitter.poll() is None, "the sweep ended without a requeue"
-            assert time.monotonic() < deadline, "the job was not requeued"
-            time.sleep(0.2)
+        left = 180 - (time.monotonic() - started)  # one budget for both waits
+        pending = ["PENDING", "BeginTime"]
+        wait_for(lambda: job_state(slurm, job) == pending, submitter, left, "a requeue", poll=0.2)
         slurm_cmd(slurm, "scontrol", "update", f"jobid={job}", "StartTime=now")
         _, stderr = submitter.communicate(timeout=240)
         _, reference_stderr = reference.communicate(timeout=240)
@@ -249,26 +228,14 @@ def test_optuna_study_on_slurm_continues_after_the_sweep_command_is_killed(
     # optim.lr is searched (TINY's fixed one left out): each trial gets its own dir.
     args += [a for a in TINY if not a.startswith("optim.lr")] + ["trainer.max_steps=2"]
     db = f"sqlite:///{tmp_path}/optuna/study.db"
-    env = {**os.environ, **slurm, "HYDRATUNE_OUTPUT": str(tmp_path), "HYDRA_FULL_ERROR": "0"}
-    first = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_train(args, tmp_path, slurm, read_stderr=True)
     try:
-        deadline = time.monotonic() + 240
-        while completed_trials(db, "study") < 1:
-            assert first.poll() is None, f"the sweep ended early: {first.communicate()[1][-3000:]}"
-            assert time.monotonic() < deadline, "no trial completed in time"
-            time.sleep(0.5)
+        wait_for(lambda: completed_trials(db, "study") >= 1, first, 240, "a trial", poll=0.5)
     finally:
         first.kill()  # the login node's process dies; the study stays in SQLite
         first.wait()
     # The second trial's job may be running: it is the killed sweep's, never told to the study.
-    for job in slurm_cmd(slurm, "squeue", "-h", "-o", "%i").split():
+    for job in queued_jobs(slurm):
         slurm_cmd(slurm, "scancel", job)
     again = run_train(args, tmp_path, slurm, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]

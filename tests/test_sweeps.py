@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, run_train
+from tests.helpers import run_train, start_train, wait_for
 
 pytestmark = pytest.mark.e2e  # every test here starts a subprocess
 
@@ -87,20 +83,15 @@ def completed(db: Path, study: str) -> int:
 
 def test_killed_optuna_sweep_resumes_running_only_the_remaining_trials(tmp_path: Path) -> None:
     args = ["-m", "+sweep=optuna", *FAST, "run.name=study", "run.sweep_trials=4"]
-    env = {**os.environ, "HYDRATUNE_OUTPUT": str(tmp_path)}
     db = tmp_path / "optuna" / "study.db"
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    proc = start_train(args, tmp_path)
+    wait_for(
+        lambda: db.is_file() and completed(db, "study") >= 2,
+        proc,
+        500,
+        "2 completed trials",
+        poll=0.1,
     )
-    deadline = time.monotonic() + 500
-    while not (db.is_file() and completed(db, "study") >= 2):
-        assert proc.poll() is None, "the sweep ended before 2 trials completed"
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert completed(db, "study") == 2
