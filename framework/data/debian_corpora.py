@@ -31,17 +31,24 @@ def need_file(path: Path, package: str) -> Path:
     return path
 
 
+def wordnet_entries(pos: str) -> Iterator[tuple[str, list[str], str]]:
+    """(file:line, the line's space-separated fields, its first gloss) of each synset in
+    WordNet's data.<pos> (fields[1]: the lexicographer file number; fields[4]: the first word)."""
+    file = need_file(WORDNET / f"data.{pos}", "wordnet-base")
+    with file.open(encoding="latin-1") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.startswith(" ") or "|" not in line:
+                continue  # the licence header
+            gloss = line.split("|", 1)[1].split(";")[0].strip()
+            yield f"{file}:{number}", line.split(), gloss
+
+
 def wordnet_glosses(categories: list[str]) -> Iterator[Record]:
     """WordNet 3.0 glosses labelled with their part of speech (text classification)."""
     for pos in categories or list(POS):
-        file = need_file(WORDNET / f"data.{pos}", "wordnet-base")
-        with file.open(encoding="latin-1") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.startswith(" ") or "|" not in line:
-                    continue  # the licence header
-                gloss = line.split("|", 1)[1].split(";")[0].strip()
-                word = line.split()[4].replace("_", " ")
-                yield Record(f"{file}:{number}", {"text": gloss, "label": POS[pos], "word": word})
+        for origin, fields, gloss in wordnet_entries(pos):
+            word = fields[4].replace("_", " ")
+            yield Record(origin, {"text": gloss, "label": POS[pos], "word": word})
 
 
 def wordnet_definitions(categories: list[str]) -> Iterator[Record]:

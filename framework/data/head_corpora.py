@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from framework.data.debian_corpora import (
     POLICY,
     POLICY_DOCUMENTS,
-    WORDNET,
     debian_policy,
     need_file,
+    wordnet_entries,
     wordnet_glosses,
 )
 from framework.data.readers import Record
@@ -51,14 +51,8 @@ def wordnet_supersenses(categories: list[str]) -> Iterator[Record]:
     """A WordNet gloss -> its lexicographer file (supersense, e.g. noun.artifact); nouns by
     default (categories: noun, verb, adj, adv)."""
     for pos in _pos_files(categories, ["noun"]):
-        file = need_file(WORDNET / f"data.{pos}", "wordnet-base")
-        with file.open(encoding="latin-1") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.startswith(" ") or "|" not in line:
-                    continue  # the licence header
-                gloss = line.split("|", 1)[1].split(";")[0].strip()
-                label = LEXNAMES[int(line.split()[1])]
-                yield Record(f"{file}:{number}", {"text": gloss, "label": label})
+        for origin, fields, gloss in wordnet_entries(pos):
+            yield Record(origin, {"text": gloss, "label": LEXNAMES[int(fields[1])]})
 
 
 # Policy text renders literals in double quotes; a token is split off these at its edges.
