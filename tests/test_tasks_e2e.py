@@ -27,9 +27,10 @@ FAST = [
 ]
 
 
-def train(tmp_path: Path, args: list[str]) -> tuple[Path, dict[str, object]]:
+def train(tmp_path: Path, args: list[str], lr: str = "0.01") -> tuple[Path, dict[str, object]]:
     """Run train.py; return the run dir and its metrics.json."""
-    result = run_train([*FAST, *args], tmp_path / "out")
+    fast = [a if not a.startswith("optim.lr=") else f"optim.lr={lr}" for a in FAST]
+    result = run_train([*fast, *args], tmp_path / "out")
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = run_dirs(tmp_path / "out")
     return run_dir, json.loads((run_dir / "metrics.json").read_text())
@@ -46,13 +47,16 @@ def logged(run_dir: Path, column: str) -> list[float]:
 HEAD_MODELS = pytest.mark.parametrize("model", ["tiny_bert", "tiny"])
 
 
-@HEAD_MODELS
-def test_seq_cls_reports_accuracy_and_macro_f1(tmp_path: Path, model: str) -> None:
+# The encoder side on the pretrained MiniLM: a random tiny BERT's [CLS] separated the two words
+# within 30 steps for one seed in three (the test passed by luck until the RNG stream moved);
+# MiniLM at its documented lr reached accuracy 1.0 for each of seeds 42, 1 and 7.
+@pytest.mark.parametrize(("model", "lr"), [("minilm", "0.002"), ("tiny", "0.01")])
+def test_seq_cls_reports_accuracy_and_macro_f1(tmp_path: Path, model: str, lr: str) -> None:
     data = classification_csv(tmp_path / "reviews.csv")
     args = [f"model={model}", "task=seq_cls", f"dataset.path={data}"]
     args += ["dataset.format=classification", "dataset.columns.text=sentence"]
     args += ["dataset.columns.label=sentiment"]
-    run_dir, metrics = train(tmp_path, args)
+    run_dir, metrics = train(tmp_path, args, lr)
     assert metrics["labels"] == ["neg", "pos"]
     assert metrics["val_accuracy_after"] > metrics["val_accuracy_before"]
     assert metrics["val_macro_f1_after"] > metrics["val_macro_f1_before"]
