@@ -4,6 +4,7 @@ dirs. tests/conftest.py wraps them as fixtures."""
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -160,3 +161,10 @@ def run_dirs(output_dir: Path) -> list[Path]:
 def files_under(folder: Path) -> set[str]:
     """Relative paths of all files under folder."""
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+def train_losses(run_dir: Path) -> list[tuple[int, float]]:
+    """Every (step, train/loss) row of logs/metrics.csv, in order (a resume appends)."""
+    with (run_dir / "logs/metrics.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["train/loss"]]
+    return [(int(r["step"]), float(r["train/loss"])) for r in rows]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import signal
@@ -16,7 +15,7 @@ from safetensors.torch import load_file
 
 from framework.training.checkpointing import checkpoints_newest_first, newest_readable
 from framework.training.preemption import PREEMPTED_EXIT_CODE
-from tests.helpers import ROOT, TINY, interrupt_at_checkpoint, run_train
+from tests.helpers import ROOT, TINY, interrupt_at_checkpoint, run_train, train_losses
 
 pytestmark = pytest.mark.e2e  # every test here starts a subprocess
 
@@ -64,13 +63,8 @@ def resume_and_compare(run_dir: Path, straight: Path) -> None:
     ]
     assert final[0] == pytest.approx(final[1], abs=1e-6)
     # Every step's train/loss row once, under its own step number, across both attempts.
-    assert logged_steps(run_dir) == logged_steps(straight) == list(range(40))
-
-
-def logged_steps(run_dir: Path) -> list[int]:
-    """The step column of logs/metrics.csv's train/loss rows, in file order."""
-    with (run_dir / "logs" / "metrics.csv").open(newline="") as handle:
-        return [int(r["step"]) for r in csv.DictReader(handle) if r["train/loss"]]
+    steps = [[step for step, _ in train_losses(d)] for d in (run_dir, straight)]
+    assert steps[0] == steps[1] == list(range(40))
 
 
 def test_kill_9_between_checkpoints_then_resume_matches_uninterrupted(

@@ -3,7 +3,6 @@ after a checkpoint, re-run the same command, and the run ends as an uninterrupte
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from framework.training.checkpointing import checkpoint_name, readable
-from tests.helpers import TINY, run_train, start_train, wait_for
+from tests.helpers import TINY, run_train, start_train, train_losses, wait_for
 from tests.test_resume_compat import snapshot
 
 pytestmark = pytest.mark.e2e  # every test here starts a subprocess
@@ -32,13 +31,6 @@ TIMEOUT = 900  # DeepSpeed compiles its shm op on first use (cached in .cache/to
 # The resumed run repeats the same float operations in the same order on the same ranks
 # (gloo's all-reduce order is fixed): bit-for-bit in practice, asserted to 1e-6.
 ATOL = 1e-6
-
-
-def train_losses(run_dir: Path) -> list[tuple[int, float]]:
-    """Every (step, train/loss) row of logs/metrics.csv, in order (a resume appends)."""
-    with (run_dir / "logs/metrics.csv").open() as handle:
-        rows = [r for r in csv.DictReader(handle) if r["train/loss"]]
-    return [(int(r["step"]), float(r["train/loss"])) for r in rows]
 
 
 def kill_9_after_first_checkpoint(args: list[str], run_dir: Path) -> None:

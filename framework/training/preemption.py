@@ -87,7 +87,8 @@ class Preemption(BetweenSteps):
             return
         if trainer.global_step == 0:  # before the first step: nothing worth a checkpoint
             self._stop_outside_training(trainer)
-        self._stop_after_step(trainer)
+        else:
+            self._stop_after_step(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if self.signal_received is not None:
@@ -104,7 +105,7 @@ class Preemption(BetweenSteps):
         exception.code = PREEMPTED_EXIT_CODE
         if self.signal_received is None:
             self.signal_received = signal.SIGTERM
-        if trainer.state.fn == TrainerFn.FITTING:
+        if trainer.state.fn == TrainerFn.FITTING and trainer.global_step > 0:
             self._checkpoint_and_requeue(trainer)
         else:
             self._report_outside_training(trainer)
