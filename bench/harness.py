@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 import os
 import platform
 import subprocess
@@ -21,6 +22,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 PY = sys.executable
+WINDOW_S = 60.0  # full mode: each run's timed window (after warm-up) lasts at least this long
+
+
+def steps_for_window(s_per_step: float, warmup: int, window_s: float = WINDOW_S) -> int:
+    """Steps of a full-mode run whose timed window lasts about `window_s` when a step takes
+    `s_per_step` (the quiet-machine step time: a faster machine shortens the window, so the
+    estimate is taken 10% low)."""
+    return warmup + math.ceil(1.1 * window_s / s_per_step)
 
 
 def quick_mode() -> bool:

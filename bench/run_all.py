@@ -3,7 +3,7 @@
 Prints the estimated run time first. BENCH_QUICK=1 runs every row at its smallest (tiny model,
 one or two pairs) and writes outputs/bench/quick/benchmarks.md instead (docs/ untouched).
 
-    make bench                                        # the real measurements (~40 min, 2 cores)
+    make bench                                        # the real measurements (~85 min, 2 cores)
     BENCH_QUICK=1 make bench                          # every row, a smoke run
     .venv/bin/python bench/run_all.py --rows overhead # one row (the doc keeps the others' files)
     .venv/bin/python bench/run_all.py --reuse         # rebuild the doc from bench/results/*.json

@@ -21,19 +21,24 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import hydratune_side, quick_mode  # noqa: E402
+from harness import hydratune_side, quick_mode, steps_for_window  # noqa: E402
 from overhead import Case, overrides  # noqa: E402
 from report import SPEED, add, finish, new_result, row_main, work_dir  # noqa: E402
 from stats import compare, run_pairs  # noqa: E402
 
 PACKING_GOAL = 1.5
+# Full mode: each run's timed window >= 60 s (harness.steps_for_window) at the quiet-machine step
+# times: a packed 512-token step ~9 s, an unpacked one (rows of ~60 tokens) ~1.2 s, one rank
+# of the ranks row ~1.2 s (two ranks: ~1.9 s).
 FULL = {
-    "packing": Case("smollm2_135m", "lora", 1, 512, 5, 1, 2, 0, 9.0, 30.0),
-    "lengths": Case("smollm2_135m", "lora", 1, 0, 3, 1, 1, 0, 0.0, 30.0),
-    "ranks": Case("smollm2_135m", "lora", 2, 128, 10, 2, 2, 0, 2.5, 35.0),
+    "packing": Case("smollm2_135m", "lora", 1, 512, steps_for_window(9.0, 1), 1, 3, 0, 9.0, 30.0),
+    "unpacked": Case("smollm2_135m", "lora", 1, 512, steps_for_window(1.2, 1), 1, 3, 0, 1.2, 30.0),
+    "lengths": Case("smollm2_135m", "lora", 1, 0, 0, 1, 1, 0, 0.0, 30.0),
+    "ranks": Case("smollm2_135m", "lora", 2, 128, steps_for_window(1.2, 2), 2, 2, 0, 1.5, 35.0),
 }
 QUICK = {
     "packing": Case("tiny", "lora", 2, 512, 5, 1, 1, 0, 0.3, 15.0),
+    "unpacked": Case("tiny", "lora", 2, 512, 5, 1, 1, 0, 0.3, 15.0),
     "lengths": Case("tiny", "lora", 1, 0, 3, 1, 1, 0, 0.0, 15.0),
     "ranks": Case("tiny", "lora", 4, 64, 5, 1, 1, 0, 0.1, 20.0),
 }
@@ -50,11 +55,18 @@ def lengths() -> tuple[int, ...]:
     return QUICK_LENGTHS if quick_mode() else LENGTHS
 
 
+def length_steps(c: Case, n: int) -> int:
+    """Steps of the max-length-`n` run: the case's in quick mode, a >= 60 s window in full."""
+    return c.steps if quick_mode() else steps_for_window(n / SMOLLM2_TOKENS_PER_S, c.warmup)
+
+
 def estimate_s() -> float:
     c = cases()
     rate = 2000.0 if quick_mode() else SMOLLM2_TOKENS_PER_S
-    per_length = [c["lengths"].start_s + c["lengths"].steps * n / rate for n in lengths()]
-    return c["packing"].estimate_s() + c["ranks"].estimate_s() + sum(per_length)
+    lc = c["lengths"]
+    per_length = [lc.start_s + length_steps(lc, n) * n / rate for n in lengths()]
+    packing = (c["packing"].estimate_s() + c["unpacked"].estimate_s()) / 2  # one side each
+    return packing + c["ranks"].estimate_s() + sum(per_length)
 
 
 def corpus(c: Case, packing: bool) -> list[str]:
@@ -72,12 +84,14 @@ def tokens_per_s(runs: list[dict[str, Any]], what: str) -> list[float]:
     return values
 
 
-def packing_row(result: dict[str, Any], c: Case, threads: int) -> None:
+def packing_row(result: dict[str, Any], c: Case, u: Case, threads: int) -> None:
+    """`c`: the packed side's case, `u`: the unpacked side's (more, shorter steps)."""
     work = work_dir("throughput")
 
     def side(packing: bool) -> Any:
-        tag = "packed" if packing else "unpacked"
-        return lambda i: hydratune_side(corpus(c, packing), f"{tag}-{i}", work, c.warmup, threads)
+        tag, case = ("packed", c) if packing else ("unpacked", u)
+        args = corpus(case, packing)
+        return lambda i: hydratune_side(args, f"{tag}-{i}", work, case.warmup, threads)
 
     packed, unpacked = run_pairs(c.pairs, side(True), side(False))
     result["runs"] |= {"packed (debian_policy, 512)": packed, "unpacked": unpacked}
@@ -89,7 +103,7 @@ def lengths_row(result: dict[str, Any], c: Case, threads: int) -> None:
     work = work_dir("throughput")
     runs = []
     for n in lengths():
-        case = corpus(replace(c, max_length=n), True)
+        case = corpus(replace(c, max_length=n, steps=length_steps(c, n)), True)
         runs.append({"max_length": n, **hydratune_side(case, f"length-{n}", work, c.warmup,
                                                        threads)})  # fmt: skip
     result["runs"]["sequence length (packed, batch 1)"] = runs
@@ -115,7 +129,7 @@ def run(threads: int = 1) -> dict[str, Any]:
     c = cases()
     settings = {name: asdict(case) for name, case in c.items()} | {"lengths": list(lengths())}
     result = new_result("throughput", "Packing, sequence length, CPU ranks", settings, threads)
-    packing_row(result, c["packing"], threads)
+    packing_row(result, c["packing"], c["unpacked"], threads)
     lengths_row(result, c["lengths"], threads)
     ranks_row(result, c["ranks"], threads)
     return finish(result, ("max length", *SPEED))
