@@ -137,4 +137,5 @@ def build_datamodule(
         skipped_rows=skipped,
         labels=labels,
         cache=EncodedCache(cache_dir / "datasets") if cache_dir and dataset.cache else None,
+        group_by_length=bool(dataset.group_by_length),
     )

@@ -100,6 +100,9 @@ class DatasetConfig:
     # causal LM: several examples per sequence (best fit into max_length), position ids restart
     # per example, no cross-attention (docs/performance.md)
     packing: bool = False
+    # batches of rows of similar length (less padding): rows sorted by length within groups of
+    # 50 batches, the batches shuffled; not with packing (packed sequences are all max_length)
+    group_by_length: bool = False
     max_length: int = 128
     val_fraction: float = 0.05
     val_max_rows: int | None = 64

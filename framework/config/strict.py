@@ -160,7 +160,28 @@ def cross_field_problems(cfg: DictConfig) -> list[str]:
     clip = cfg.trainer.gradient_clip_val
     if clip is not None and float(clip) < 0:
         found.append(f"trainer.gradient_clip_val={clip} must be at least 0 (or null: no clipping)")
+    found += _batching_problems(cfg.dataset, str(cfg.task.name))
     return found + _random_init_problems(cfg.model.random_init)
+
+
+def _batching_problems(dataset: DictConfig, task: str) -> list[str]:
+    """Packing is the causal LM encoder's (other tasks encode one row per sequence), and it
+    leaves nothing for length grouping to do (every packed sequence is max_length long)."""
+    from framework.tasks.registry import TASKS
+
+    found = []
+    spec = TASKS.get(task)
+    if dataset.packing and spec is not None and spec.encoder != "CausalEncoder":
+        found.append(
+            f"dataset.packing=true does not apply to task={task} (it encodes one row per "
+            "sequence; packing is for causal_lm): set dataset.packing=false"
+        )
+    if dataset.packing and dataset.group_by_length:
+        found.append(
+            "dataset.group_by_length=true with dataset.packing=true: packed sequences are all "
+            "dataset.max_length long, so there is nothing to group; set one of them to false"
+        )
+    return found
 
 
 def _random_init_problems(init: DictConfig | None) -> list[str]:

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from framework.data.cache import Cached, EncodedCache, cache_key
 from framework.data.encoders import EncodeStats
 from framework.data.rows import Row
-from framework.data.sampler import ResumableSampler
+from framework.data.sampler import LengthGrouping, ResumableSampler, example_length
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class TaskDataModule(pl.LightningDataModule):
         skipped_rows: int = 0,
         labels: tuple[str, ...] = (),
         cache: EncodedCache | None = None,
+        group_by_length: bool = False,
     ) -> None:
         super().__init__()
         self.train_rows, self.val_rows = train_rows, val_rows
@@ -60,6 +61,7 @@ class TaskDataModule(pl.LightningDataModule):
         self.count_epoch = 0
         self._resume: dict[str, int] | None = None
         self.cache = cache
+        self.group_by_length = group_by_length
         self.cache_status = "off"  # hit | miss | off (dataset.cache=false)
 
     def setup(self, stage: str | None = None) -> None:
@@ -117,7 +119,11 @@ class TaskDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader[Any]:
         world, rank = self._data_parallel_rank()
-        self.sampler = ResumableSampler(len(self.train_set), self.seed, world, rank)
+        grouping = None
+        if self.group_by_length:
+            lengths = [example_length(e) for e in self.train_set]
+            grouping = LengthGrouping(lengths, self.batch_size)
+        self.sampler = ResumableSampler(len(self.train_set), self.seed, world, rank, grouping)
         if self._resume is not None:
             self.sampler.resume_at(
                 self._resume["epoch"], self._resume["batches_seen"] * self.batch_size * world

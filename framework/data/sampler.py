@@ -1,9 +1,11 @@
-"""A shuffling sampler that can resume mid-epoch: same order, skipping rows already seen."""
+"""A shuffling sampler that can resume mid-epoch: same order, skipping rows already seen;
+optionally grouping rows of similar length into the same batches (`dataset.group_by_length`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Sampler
@@ -19,9 +21,17 @@ class ResumableSampler(Sampler[int]):
     wrapper indexes the whole epoch and cannot skip.)
     """
 
-    def __init__(self, num_rows: int, seed: int, num_replicas: int = 1, rank: int = 0) -> None:
+    def __init__(
+        self,
+        num_rows: int,
+        seed: int,
+        num_replicas: int = 1,
+        rank: int = 0,
+        grouping: LengthGrouping | None = None,
+    ) -> None:
         self.num_rows, self.seed = num_rows, seed
         self.num_replicas, self.rank = num_replicas, rank
+        self.grouping = grouping
         self.epoch = 0
         self.skip = 0
 
@@ -37,6 +47,8 @@ class ResumableSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(self.num_rows, generator=generator).tolist()
+        if self.grouping is not None:
+            order = self.grouping.arrange(order, self.num_replicas, generator)
         start, self.skip = self.skip, 0
         rows = order[start:]
         if self.num_replicas > 1 and rows:
@@ -49,3 +61,42 @@ class ResumableSampler(Sampler[int]):
     def __len__(self) -> int:
         # The whole epoch: Lightning counts resumed batches itself against this length.
         return math.ceil(self.num_rows / self.num_replicas)
+
+
+MEGABATCH = 50  # batches sorted together by length (as transformers' LengthGroupedSampler)
+
+
+def example_length(example: Any) -> int:
+    """Tokens of an encoded example: its input ids, or a preference example's prompt plus its
+    longer reply (what its padded batch is sized by)."""
+    ids = getattr(example, "input_ids", None)
+    if ids is not None:
+        return len(ids)
+    return len(example.prompt_ids) + max(len(r) for r in example.replies)
+
+
+class LengthGrouping:
+    """Reorders an epoch's shuffled rows so that each batch holds rows of similar length: the
+    permutation is cut into megabatches of MEGABATCH global batches, each sorted by length
+    (longest first) and cut into global batches; the batches are then shuffled with the epoch's
+    generator and the full batch holding the longest row goes first (out-of-memory shows at
+    step 1); a last, short batch stays last.
+    A global batch is `batch_size` rows per rank, so every rank's share of a step is similar."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int) -> None:
+        self.lengths, self.batch_size = list(lengths), batch_size
+
+    def arrange(self, order: list[int], num_replicas: int, generator: torch.Generator) -> list[int]:
+        size = self.batch_size * num_replicas
+        mega = size * MEGABATCH
+        batches: list[list[int]] = []
+        for start in range(0, len(order), mega):
+            chunk = sorted(order[start : start + mega], key=lambda i: -self.lengths[i])
+            batches += [chunk[i : i + size] for i in range(0, len(chunk), size)]
+        # The last (possibly short) batch stays last: only full batches are shuffled.
+        full = len(batches) - (1 if len(order) % size else 0)
+        shuffled = [batches[i] for i in torch.randperm(full, generator=generator).tolist()]
+        if shuffled:
+            longest = max(range(full), key=lambda b: max(self.lengths[i] for i in shuffled[b]))
+            shuffled.insert(0, shuffled.pop(longest))
+        return [i for batch in shuffled + batches[full:] for i in batch]
