@@ -119,5 +119,5 @@ TRL ?= trl==1.16.0
 bench-deps: install
 	@$(PY) -c "import trl" 2>/dev/null || $(PIP) install -q "$(TRL)" "$(TORCH)"
 
-bench: bench-deps  ## overhead vs a raw loop, vs TRL, packing, lengths, ranks, start-up: docs/benchmarks.md (BENCH_QUICK=1: smoke run)
+bench: bench-deps  ## overhead vs a raw loop, vs TRL, packing, lengths, ranks, options (compile, 8-bit AdamW, length grouping), start-up: docs/benchmarks.md (BENCH_QUICK=1: smoke run)
 	$(PY) bench/run_all.py $(ARGS)

@@ -60,6 +60,14 @@ ROW_TEXT = {
         "false, real tokens/s. (e) packed debian_policy, batch 1, max length 128..2048. (g) "
         "`hardware=cpu_ddp` (2 processes) vs `hardware=cpu`, rows/s of the global batch.",
     ),
+    "options": (
+        "(h) Per-step options on and off: torch.compile, 8-bit AdamW, length-grouped batches",
+        "(h1) `trainer.compile=true` (each transformer block compiled; compilation in the warm-up "
+        "steps) on the overhead job. (h2) `optim=adamw_8bit` vs `optim=adamw` with "
+        "`method=full` (optimizer state for every weight), peak RSS. (h3) "
+        "`dataset.group_by_length=true` vs false on unpacked debian_policy paragraphs, batch 4 x "
+        "max length 512, real tokens/s.",
+    ),
     "startup": ("(f) The default job end to end, cold and warm", ""),
 }
 

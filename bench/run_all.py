@@ -1,9 +1,10 @@
-"""`make bench`: run every row (overhead, vs_trl, throughput, startup); rewrite docs/benchmarks.md.
+"""`make bench`: run every row (overhead, vs_trl, throughput, options, startup); rewrite
+docs/benchmarks.md.
 
 Prints the estimated run time first. BENCH_QUICK=1 runs every row at its smallest (tiny model,
 one or two pairs) and writes outputs/bench/quick/benchmarks.md instead (docs/ untouched).
 
-    make bench                                        # the real measurements (~85 min, 2 cores)
+    make bench                                        # the real measurements (~110 min, 2 cores)
     BENCH_QUICK=1 make bench                          # every row, a smoke run
     .venv/bin/python bench/run_all.py --rows overhead # one row (the doc keeps the others' files)
     .venv/bin/python bench/run_all.py --reuse         # rebuild the doc from bench/results/*.json
@@ -24,7 +25,7 @@ from document import document  # noqa: E402
 from harness import ROOT, quick_mode  # noqa: E402
 from report import load, results_dir  # noqa: E402
 
-ROWS = ("overhead", "vs_trl", "throughput", "startup")
+ROWS = ("overhead", "vs_trl", "throughput", "options", "startup")
 
 
 def estimate_s(rows: list[str]) -> float:

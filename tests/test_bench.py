@@ -115,7 +115,7 @@ def test_bench_quick_runs_every_row(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "estimated time:" in done.stdout
     quick = ROOT / "outputs" / "bench" / "quick"
-    for row in ("overhead", "vs_trl", "throughput", "startup"):
+    for row in ("overhead", "vs_trl", "throughput", "options", "startup"):
         result = json.loads((quick / f"{row}.json").read_text())
         assert result["machine"]["commit"] and result["settings"]
     doc = (quick / "benchmarks.md").read_text()
