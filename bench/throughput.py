@@ -28,10 +28,10 @@ from stats import compare, run_pairs  # noqa: E402
 
 PACKING_GOAL = 1.5
 # Full mode: each run's timed window >= 60 s (harness.steps_for_window) at the quiet-machine step
-# times: a packed 512-token step ~9 s, an unpacked one (rows of ~60 tokens) ~1.2 s, one rank
-# of the ranks row ~1.2 s (two ranks: ~1.9 s).
+# times: a packed 512-token step ~6 s, an unpacked one (rows of ~70 tokens) ~1.1 s, one rank
+# of the ranks row ~1.3 s (two ranks: ~1.7 s).
 FULL = {
-    "packing": Case("smollm2_135m", "lora", 1, 512, steps_for_window(9.0, 1), 1, 3, 0, 9.0, 30.0),
+    "packing": Case("smollm2_135m", "lora", 1, 512, steps_for_window(6.0, 1), 1, 3, 0, 6.0, 30.0),
     "unpacked": Case("smollm2_135m", "lora", 1, 512, steps_for_window(1.2, 1), 1, 3, 0, 1.2, 30.0),
     "lengths": Case("smollm2_135m", "lora", 1, 0, 0, 1, 1, 0, 0.0, 30.0),
     "ranks": Case("smollm2_135m", "lora", 2, 128, steps_for_window(1.2, 2), 2, 2, 0, 1.5, 35.0),
@@ -44,7 +44,7 @@ QUICK = {
 }
 LENGTHS = (128, 512, 2048)
 QUICK_LENGTHS = (128, 2048)
-SMOLLM2_TOKENS_PER_S = 55.0  # one thread, for the estimate of (e)
+SMOLLM2_TOKENS_PER_S = 80.0  # one thread, quiet (~45 at 2048): the steps and estimate of (e)
 
 
 def cases() -> dict[str, Case]:
