@@ -16,6 +16,7 @@ from tests.helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 
+import document  # noqa: E402
 import gpu_matrix  # noqa: E402
 import gpu_wheels  # noqa: E402
 import stats  # noqa: E402
@@ -50,6 +51,16 @@ def test_pairs_interleave_a_b_then_b_a() -> None:
 def test_unpaired_values_are_refused() -> None:
     with pytest.raises(ValueError, match="not pairs"):
         stats.compare("x", "s/step", [1.0, 2.0], [1.0])
+
+
+def test_the_document_names_full_runs_with_short_windows_only() -> None:
+    speed = {
+        "runs": {"a": [{"timed_s": 61.0}, {"timed_s": 42.0}], "TRL 8x512 gc-on": [{"timed_s": 4.0}]}
+    }
+    startup = {"runs": {"default job": [{"run": "warm-0", "first_step_s": 19.9}], "dry run": [1.6]}}
+    quick = {"quick": True, "runs": {"b": [{"timed_s": 1.0}]}}
+    lines = document.short_windows({"row": speed, "startup": startup, "q": quick})
+    assert lines == ["- row: a: timed windows of 42 s (< 60 s)"]
 
 
 def test_gpu_cells_have_the_real_shapes() -> None:
