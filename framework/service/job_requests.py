@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from framework.service.errors import api_error
-from framework.service.method_types import COMMON, MethodType, setting_overrides, task_check
+from framework.service.method_types import COMMON, MethodType, setting_overrides
 
 COMPOSE_LOCK = threading.Lock()  # Hydra's global state: one composition at a time
 HYDRATUNE_KEYS = ("method", "model", "hardware", "dataset", "overrides")
@@ -151,7 +151,6 @@ def build_overrides(
     line += [f"run.seed={seed}", "trainer.enable_progress_bar=false", *ext["overrides"]]
     line.append(f"hydra.run.dir={run_dir}")
     cfg = compose_check(config_dir, line)
-    task_check(kind, str(cfg.task.name))
     if hp["learning_rate_multiplier"] != "auto":
         _multiplier_needs_a_number(cfg.optim.lr)
         lr = float(cfg.optim.lr) * float(hp["learning_rate_multiplier"])

@@ -171,12 +171,26 @@ def hyperparameters_of(body: dict[str, Any]) -> tuple[MethodType, dict[str, Any]
 
 def setting_overrides(kind: MethodType, hp: dict[str, Any], overrides: list[str]) -> list[str]:
     """The command-line keys of the type's own hyperparameters (task.preference.beta=...); a
-    hyperparameter given twice (also by hydratune.overrides) is refused."""
+    hyperparameter given twice (also by hydratune.overrides) is refused, as is an override of
+    the task group: the type's task, or one it does not run."""
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    for override in overrides:
+        key, _, task = override.partition("=")
+        if key.lstrip("+~") != "task":
+            continue
+        if kind.task:
+            raise api_error(
+                400,
+                f"hydratune.overrides: 'task' is chosen by method.type={kind.name} "
+                f"(task={kind.task}), not by an override",
+                "hydratune.overrides",
+            )
+        task_check(kind, task)
     line = []
     for name, spec in kind.hyperparameters.items():
         if not spec.key or hp[name] == "auto":
             continue
-        if any(o.split("=", 1)[0].lstrip("+~") == spec.key for o in overrides):
+        if spec.key in keys:
             raise api_error(
                 400,
                 f"hydratune.overrides sets {spec.key}, which method.{kind.name}.hyperparameters."
@@ -188,8 +202,8 @@ def setting_overrides(kind: MethodType, hp: dict[str, Any], overrides: list[str]
 
 
 def task_check(kind: MethodType, task: str) -> None:
-    """The composed run's task (its dataset preset's, or an override's) must be one the method
-    type runs."""
+    """A task chosen by an override must be one the method type runs (a preset's task is
+    checked by its format: preset_check)."""
     if task in kind.tasks:
         return
     other = next((k.name for k in METHOD_TYPES.values() if task in k.tasks), None)
