@@ -43,6 +43,26 @@ def chat_file(path: Path, rows: int = 24) -> Path:
     return path
 
 
+def preference_row(i: int) -> dict[str, Any]:
+    """One row of OpenAI's preference (DPO) layout: the right sum preferred over a wrong one."""
+    return {
+        "input": {
+            "messages": [{"role": "user", "content": f"What is {i} plus one?"}],
+            "tools": [],
+            "parallel_tool_calls": True,
+        },
+        "preferred_output": [{"role": "assistant", "content": f"{i + 1}"}],
+        "non_preferred_output": [{"role": "assistant", "content": f"{i + 7}"}],
+    }
+
+
+def dpo_file(path: Path, rows: int = 24) -> Path:
+    """An OpenAI-format preference fine-tuning file (input, preferred_output,
+    non_preferred_output per line), for method.type=dpo."""
+    path.write_text("".join(json.dumps(preference_row(i)) + "\n" for i in range(rows)))
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

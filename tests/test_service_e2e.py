@@ -3,6 +3,7 @@ upload, train, events, checkpoints, chat, isolation, cancel, kill -9 and restart
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import openai
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from tests.postgres_kit import postgres_cluster
@@ -18,6 +20,7 @@ from tests.service_kit import (
     Server,
     chat_file,
     create_key,
+    dpo_file,
     finished,
     job_pids,
     kill_job_groups,
@@ -137,6 +140,39 @@ def test_a_job_on_a_dataset_preset_trains(served: dict[str, Any]) -> None:
     )
     assert not any(m.startswith("Validating training file") for m in messages)
     assert sorted(c.step_number for c in a.fine_tuning.jobs.checkpoints.list(job.id).data) == [2, 4]
+
+
+def test_a_dpo_job_trains_task_dpo_with_its_beta(served: dict[str, Any]) -> None:
+    a = served["a"]
+    upload = dpo_file(served["data_dir"] / "pairs.jsonl").open("rb")
+    pairs = a.files.create(file=upload, purpose="fine-tune")
+    job = a.fine_tuning.jobs.create(
+        model="tiny",
+        training_file=pairs.id,
+        seed=3,
+        method={"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.25}}},
+        extra_body={"hydratune": {"method": "lora", "overrides": TINY_JOB}},
+    )
+    assert job.method.type == "dpo" and job.method.dpo.hyperparameters.beta == 0.25
+    job = finished(a, job.id)
+    assert job.status == "succeeded", job.error
+    assert job.method.dpo.hyperparameters.beta == 0.25 and job.trained_tokens
+    run_dir = Path(job.hydratune["run_dir"])
+    config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    assert config["task"]["name"] == "dpo" and config["task"]["preference"]["beta"] == 0.25
+    assert config["dataset"]["format"] == "preference"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    # before training the policy is the reference: every implicit reward 0, ties count half
+    assert metrics["val_reward_accuracy_before"] == 0.5
+    assert 0.0 <= metrics["val_reward_accuracy_after"] <= 1.0
+    assert metrics["val_reward_margin_after"] != metrics["val_reward_margin_before"] == 0.0
+    assert (run_dir / "adapter").is_dir()
+    events = list(a.fine_tuning.jobs.list_events(job.id, limit=100))
+    steps = sorted(e.data["step"] for e in events if e.type == "metrics" and "train_loss" in e.data)
+    assert steps == [1, 2, 3, 4]
+    validations = [e.data for e in events if e.type == "metrics" and "valid_loss" in e.data]
+    assert validations and all("valid_reward_accuracy" in v for v in validations)
+    assert [e.message for e in events][-1] == "Validating training file: pairs.jsonl"
 
 
 def test_cancel_checkpoints_then_cancels(served: dict[str, Any]) -> None:

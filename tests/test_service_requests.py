@@ -3,6 +3,7 @@ files, hyperparameters, overrides and models are 400s naming the key; keys and p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from framework.service.db import ApiKey, Database
 from framework.service.progress import metric_rows
 from tests.helpers import CONF, ROOT, compose_config
 from tests.postgres_kit import postgres_cluster
-from tests.service_kit import TINY_JOB, chat_file
+from tests.service_kit import TINY_JOB, chat_file, dpo_file, preference_row
 
 
 @pytest.fixture(
@@ -314,3 +315,301 @@ def test_a_preset_job_is_checked_as_train_py_checks_it(service: dict[str, Any]) 
     error = swapped.json()["error"]
     assert error["param"] == "hydratune.overrides"
     assert "'dataset' is chosen by training_file or hydratune.dataset" in error["message"]
+
+
+# --- method.type=dpo ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pairs(service: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """An uploaded file in OpenAI's preference layout."""
+    path = dpo_file(tmp_path_factory.mktemp("pairs") / "pairs.jsonl")
+    return service["clients"]["teamA"].files.create(file=path.open("rb"), purpose="fine-tune")
+
+
+def _job_row(service: dict[str, Any], job_id: str) -> Any:
+    from framework.service.db import Job
+
+    with service["db"].session() as session:
+        return session.execute(sa.select(Job).where(Job.id == job_id)).scalar_one()
+
+
+def dpo(**hyperparameters: Any) -> dict[str, Any]:
+    """OpenAI's `method` of a DPO job."""
+    return {"type": "dpo", "dpo": {"hyperparameters": hyperparameters}}
+
+
+def test_a_dpo_job_runs_task_dpo_with_its_beta_and_echoes_the_method(
+    service: dict[str, Any], pairs: Any, uploaded: Any
+) -> None:
+    from framework.config.schema import PreferenceConfig
+
+    client = service["clients"]["teamA"]
+    job = client.fine_tuning.jobs.create(
+        model="tiny",
+        training_file=pairs.id,
+        method=dpo(beta=0.25, n_epochs=2),
+        extra_body={"hydratune": {"overrides": TINY_JOB}},
+    )
+    assert job.status == "validating_files" and job.method.type == "dpo"
+    assert job.method.dpo.hyperparameters.beta == 0.25
+    assert job.method.dpo.hyperparameters.n_epochs == 2 == job.hyperparameters.n_epochs
+    assert job.method.dpo.hyperparameters.batch_size == "auto"
+    line = _job_row(service, job.id).overrides
+    for expected in ("task=dpo", "dataset.format=preference", "task.preference.beta=0.25"):
+        assert expected in line, line
+    assert client.fine_tuning.jobs.retrieve(job.id).method.dpo.hyperparameters.beta == 0.25
+    listed = next(j for j in client.fine_tuning.jobs.list() if j.id == job.id)
+    assert listed.method.type == "dpo" and listed.method.dpo.hyperparameters.beta == 0.25
+    client.fine_tuning.jobs.cancel(job.id)
+    # beta "auto": the run's own beta (the task preset's), shown resolved
+    auto = client.fine_tuning.jobs.create(
+        model="tiny", training_file=pairs.id, method={"type": "dpo"}
+    )
+    assert auto.method.dpo.hyperparameters.beta == PreferenceConfig().beta
+    assert not [o for o in _job_row(service, auto.id).overrides if "beta" in o]
+    client.fine_tuning.jobs.cancel(auto.id)
+    supervised = client.fine_tuning.jobs.create(model="tiny", training_file=uploaded.id)
+    assert supervised.method.type == "supervised" and supervised.method.dpo is None
+    assert "task=dpo" not in _job_row(service, supervised.id).overrides
+    client.fine_tuning.jobs.cancel(supervised.id)
+
+
+BETA = "method.dpo.hyperparameters.beta"
+BAD_METHODS = {
+    "beta zero": (dpo(beta=0), BETA, "method.dpo.hyperparameters.beta=0 is invalid: a number "),
+    "beta negative": (dpo(beta=-1.5), BETA, "beta=-1.5 is invalid"),
+    "beta at the top": (dpo(beta=100), BETA, "beta=100 is invalid"),
+    "beta a word": (dpo(beta="high"), BETA, "beta='high' is invalid"),
+    "beta a boolean": (dpo(beta=True), BETA, "beta=True is invalid"),
+    "beta a list": (dpo(beta=[0.1]), BETA, "beta=[0.1] is invalid"),
+    "unknown type": (
+        {"type": "reinforcement"},
+        "method.type",
+        "method.type='reinforcement' is not supported (allowed: supervised, dpo)",
+    ),
+    "type not a string": ({"type": 3}, "method.type", "(allowed: supervised, dpo)"),
+    "method not an object": ("dpo", "method", "method must be an object"),
+    "beta for supervised": (
+        {"type": "supervised", "supervised": {"hyperparameters": {"beta": 0.1}}},
+        "method.supervised.hyperparameters",
+        "unknown hyperparameters ['beta'] (allowed: n_epochs, batch_size, "
+        "learning_rate_multiplier)",
+    ),
+    "unknown dpo hyperparameter": (
+        dpo(gamma=1),
+        "method.dpo.hyperparameters",
+        "unknown hyperparameters ['gamma'] (allowed: n_epochs, batch_size, "
+        "learning_rate_multiplier, beta)",
+    ),
+    "another type's settings": (
+        {"type": "dpo", "supervised": {}},
+        "method",
+        "method: ['supervised'] do not apply to method.type=dpo",
+    ),
+    "dpo n_epochs out of range": (
+        dpo(n_epochs=0),
+        "method.dpo.hyperparameters.n_epochs",
+        "n_epochs=0 is invalid: an integer from 1 to 50",
+    ),
+}
+
+
+def test_bad_methods_and_betas_are_400_naming_the_key(service: dict[str, Any], pairs: Any) -> None:
+    for case, (method, param, message) in BAD_METHODS.items():
+        response = _create(service, {"model": "tiny", "training_file": pairs.id, "method": method})
+        assert response.status_code == 400, (case, response.text)
+        error = response.json()["error"]
+        assert error["param"] == param, (case, error)
+        assert message in error["message"], (case, error["message"])
+        if param == BETA:
+            assert "greater than 0 and below 100, or 'auto'" in error["message"], case
+
+
+def test_a_beta_given_twice_or_another_task_is_refused(
+    service: dict[str, Any], pairs: Any, uploaded: Any
+) -> None:
+    twice = _create(
+        service,
+        {
+            "model": "tiny",
+            "training_file": pairs.id,
+            "method": dpo(beta=0.3),
+            "hydratune": {"overrides": ["task.preference.beta=0.5"]},
+        },
+    )
+    assert twice.status_code == 400
+    assert twice.json()["error"]["param"] == "hydratune.overrides"
+    assert (
+        "sets task.preference.beta, which method.dpo.hyperparameters.beta=0.3 sets too"
+        in (twice.json()["error"]["message"])
+    )
+    orpo = _create(
+        service,
+        {
+            "model": "tiny",
+            "training_file": pairs.id,
+            "method": dpo(),
+            "hydratune": {"overrides": ["task=orpo"]},
+        },
+    )
+    assert orpo.status_code == 400 and orpo.json()["error"]["param"] == "hydratune.overrides"
+    assert orpo.json()["error"]["message"] == (
+        "hydratune.overrides: 'task' is chosen by method.type=dpo (task=dpo), not by an override"
+    )
+    sneaked = _create(
+        service,
+        {
+            "model": "tiny",
+            "training_file": uploaded.id,
+            "hydratune": {"overrides": ["task=dpo"]},
+        },
+    )
+    assert sneaked.status_code == 400 and sneaked.json()["error"]["param"] == "method.type"
+    assert sneaked.json()["error"]["message"] == (
+        "the job would run task=dpo, which method.type=supervised does not run (allowed: "
+        "causal_lm, seq_cls, token_cls, qa): use method.type=dpo"
+    )
+
+
+def test_presets_and_files_must_suit_the_method_type(
+    service: dict[str, Any], pairs: Any, uploaded: Any
+) -> None:
+    sft_preset = _create(
+        service, {"model": "tiny", "method": dpo(), "hydratune": {"dataset": "chatterbot"}}
+    )
+    assert sft_preset.status_code == 400
+    error = sft_preset.json()["error"]
+    assert error["param"] == "hydratune.dataset"
+    assert error["message"].startswith(
+        "hydratune.dataset='chatterbot' holds dataset.format=chat rows (for method.type="
+        "supervised), which method.type=dpo does not train on; its presets: chatterbot_prefs"
+    ), error["message"]
+    pref_preset = _create(service, {"model": "tiny", "hydratune": {"dataset": "chatterbot_prefs"}})
+    assert pref_preset.status_code == 400
+    message = pref_preset.json()["error"]["message"]
+    assert (
+        "'chatterbot_prefs' holds dataset.format=preference rows (for method.type=dpo)" in message
+    )
+    assert "method.type=supervised does not train on; its presets: chatterbot, " in message
+    assert "chatterbot_prefs" not in message.split("its presets:")[1]
+    on_preset = _create(
+        service,
+        {
+            "model": "tiny",
+            "method": dpo(beta=0.2),
+            "hydratune": {"dataset": "chatterbot_prefs", "overrides": TINY_JOB},
+        },
+    )
+    assert on_preset.status_code == 200, on_preset.text
+    created = on_preset.json()
+    assert created["status"] == "queued" and created["hydratune"]["dataset"] == "chatterbot_prefs"
+    assert _job_row(service, created["id"]).overrides[:3] == [
+        "model=tiny",
+        "dataset=chatterbot_prefs",
+        "task=dpo",
+    ]
+    service["clients"]["teamA"].fine_tuning.jobs.cancel(created["id"])
+    chats_for_dpo = _create(
+        service, {"model": "tiny", "training_file": uploaded.id, "method": dpo()}
+    )
+    assert chats_for_dpo.status_code == 400
+    error = chats_for_dpo.json()["error"]
+    assert (
+        error["param"] == "training_file" and "('chats.jsonl') holds chat rows" in error["message"]
+    )
+    assert "method.type=dpo trains on preference pairs" in error["message"]
+    pairs_for_sft = _create(service, {"model": "tiny", "training_file": pairs.id})
+    assert pairs_for_sft.status_code == 400
+    message = pairs_for_sft.json()["error"]["message"]
+    assert "('pairs.jsonl') holds preference pairs" in message and "for method.type=dpo" in message
+
+
+def _bad(row: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+    """`row` with the value at `path` replaced (or removed, for None)."""
+    import copy
+
+    changed = copy.deepcopy(row)
+    node = changed
+    for key in path[:-1]:
+        node = node[key]
+    if value is None:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return changed
+
+
+BAD_PAIRS = {
+    "no preferred_output": (
+        ["preferred_output"],
+        None,
+        "missing column 'chosen' or 'preferred_output' (for chosen)",
+    ),
+    "the same reply": (
+        ["non_preferred_output", 0, "content"],
+        "3",  # row 2's preferred answer (2 plus one)
+        "'preferred_output' and 'non_preferred_output' are the same reply (nothing to prefer)",
+    ),
+    "empty content": (
+        ["preferred_output", 0, "content"],
+        " ",
+        "'preferred_output[0].content' must be a non-empty string",
+    ),
+    "a user reply": (
+        ["non_preferred_output", 0, "role"],
+        "user",
+        "the last message of 'non_preferred_output' must be the assistant's reply",
+    ),
+    "an unknown role": (
+        ["input", "messages", 0, "role"],
+        "robot",
+        "input.messages[0].role='robot' is not allowed",
+    ),
+    "tools": (
+        ["input", "tools"],
+        [{"type": "function"}],
+        "'input.tools': tool definitions are not supported",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PAIRS))
+def test_a_bad_preference_row_refuses_the_upload_naming_file_and_line(
+    service: dict[str, Any], tmp_path: Path, case: str
+) -> None:
+    path, value, reason = BAD_PAIRS[case]
+    rows = [preference_row(i) for i in range(3)]
+    rows[2] = _bad(rows[2], path, value)
+    bad = tmp_path / "bad_pairs.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(openai.BadRequestError) as caught:
+        service["clients"]["teamA"].files.create(file=bad.open("rb"), purpose="fine-tune")
+    message = caught.value.body["message"]
+    assert message.startswith(f"bad_pairs.jsonl:3: {reason}"), message
+    assert str(tmp_path) not in message and "on_bad_row" not in message
+
+
+def test_dpo_metrics_become_event_fields(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs/metrics.csv").write_text(
+        "epoch,step,train/loss,val/loss,val/reward_accuracy,val/reward_margin\n"
+        "0,0,,0.6931,0.5,0.0\n0,0,0.69,,,\n0,3,,0.61,0.75,0.125\n"
+    )
+    assert metric_rows(tmp_path) == [
+        {
+            "kind": "val",
+            "step": 0,
+            "valid_loss": 0.6931,
+            "valid_reward_accuracy": 0.5,
+            "valid_reward_margin": 0.0,
+        },
+        {"kind": "train", "step": 1, "train_loss": 0.69},
+        {
+            "kind": "val",
+            "step": 3,
+            "valid_loss": 0.61,
+            "valid_reward_accuracy": 0.75,
+            "valid_reward_margin": 0.125,
+        },
+    ]

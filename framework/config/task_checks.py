@@ -8,6 +8,17 @@ from omegaconf import DictConfig
 from framework.builders.method import build_method
 from framework.errors import allowed_list, did_you_mean
 
+# task.preference.<key>: (low, high, low allowed); every value is below high. The service's
+# method.dpo.hyperparameters.beta is checked against the same range.
+PREFERENCE_RANGES: dict[str, tuple[float, float, bool]] = {
+    "beta": (0.0, 100.0, False),
+    "label_smoothing": (0.0, 0.5, True),
+    "simpo_gamma": (0.0, 100.0, True),
+    "orpo_lambda": (0.0, 100.0, True),
+    "kto_desirable_weight": (0.0, 100.0, False),
+    "kto_undesirable_weight": (0.0, 100.0, False),
+}
+
 
 def preference_problems(cfg: DictConfig) -> list[str]:
     """task.preference.*: allowed choices, ranges and combinations (preference tasks only)."""
@@ -30,15 +41,8 @@ def preference_problems(cfg: DictConfig) -> list[str]:
                 f"task.preference.{key}='{value}' is not allowed for task={task}. "
                 f"Allowed: {allowed_list(allowed)}." + did_you_mean(str(value), allowed)
             )
-    checks = [
-        ("beta", p.beta, 0.0, 100.0, False),
-        ("label_smoothing", p.label_smoothing, 0.0, 0.5, True),
-        ("simpo_gamma", p.simpo_gamma, 0.0, 100.0, True),
-        ("orpo_lambda", p.orpo_lambda, 0.0, 100.0, True),
-        ("kto_desirable_weight", p.kto_desirable_weight, 0.0, 100.0, False),
-        ("kto_undesirable_weight", p.kto_undesirable_weight, 0.0, 100.0, False),
-    ]
-    for key, value, low, high, inclusive_low in checks:
+    for key, (low, high, inclusive_low) in PREFERENCE_RANGES.items():
+        value = p[key]
         ok = (low <= value if inclusive_low else low < value) and value < high
         if not ok:
             bound = "at least" if inclusive_low else "greater than"

@@ -37,15 +37,22 @@ class RecordFields:
         self.fields, self.columns, self.origin = record.fields, columns, record.origin
 
     def raw(self, name: str, aliases: tuple[str, ...] = ()) -> Any:
-        column = self.columns.get(name, name)
-        for key in (column, *aliases):
-            if key in self.fields:
-                return self.fields[key]
+        column = self.column(name, aliases)
+        if column in self.fields:
+            return self.fields[column]
+        also = "".join(f" or '{a}'" for a in aliases)
         raise BadRow(
             self.origin,
-            f"missing column '{column}' (for {name}); the row has {sorted(self.fields)}"
+            f"missing column '{column}'{also} (for {name}); the row has {sorted(self.fields)}"
             + did_you_mean(column, self.fields),
         )
+
+    def column(self, name: str, aliases: tuple[str, ...] = ()) -> str:
+        """The record's key for field `name`: its mapped column, else the first alias the record
+        has, else the mapped column (missing)."""
+        column = self.columns.get(name, name)
+        present = [key for key in (column, *aliases) if key in self.fields]
+        return present[0] if present else column
 
     def text(self, name: str) -> str:
         value = self.raw(name)
@@ -92,7 +99,7 @@ def turns(value: object, origin: str, name: str) -> tuple[tuple[str, str], ...]:
         if not isinstance(role, str) or role not in ROLE_ALIASES:
             raise BadRow(
                 origin,
-                f"messages[{i}].role='{role}' is not allowed. "
+                f"{name}[{i}].role='{role}' is not allowed. "
                 f"Allowed: {allowed_list(ROLE_ALIASES)}." + did_you_mean(str(role), ROLE_ALIASES),
             )
         if not isinstance(content, str) or not content.strip():
@@ -102,12 +109,15 @@ def turns(value: object, origin: str, name: str) -> tuple[tuple[str, str], ...]:
 
 
 def prompt_turns(get: RecordFields) -> Turns:
-    """The conversation before the reply: `messages` (a list) or `prompt` (a string or list)."""
-    for name in ("messages", "prompt"):
+    """The conversation before the reply: `messages` (a list), `prompt` (a string or list) or
+    OpenAI's preference `input` ({"messages": [...]})."""
+    for name in ("messages", "prompt", "input"):
         column = get.columns.get(name, name)
         if column not in get.fields:
             continue
         value = get.fields[column]
+        if name == "input":
+            return request_turns(value, get.origin, column)
         if isinstance(value, str) and value.strip():
             return (("user", value),)
         if isinstance(value, list):
@@ -116,11 +126,32 @@ def prompt_turns(get: RecordFields) -> Turns:
     return ()
 
 
-def reply(get: RecordFields, name: str) -> tuple[Turns, str]:
-    """(conversation prefix, reply) of a reply column: a string, an assistant message, or a
-    conversation whose last message is the assistant's reply."""
-    column = get.columns.get(name, name)
-    value = get.raw(name)
+# OpenAI's preference `input`: the messages, and tool settings that must say "no tools".
+REQUEST_KEYS = ("messages", "tools", "parallel_tool_calls")
+
+
+def request_turns(value: object, origin: str, column: str) -> Turns:
+    """The messages of OpenAI's preference `input` object; tool definitions are refused (the
+    rows are text turns), as is any other key."""
+    if not isinstance(value, dict) or "messages" not in value:
+        raise BadRow(origin, f"'{column}' must be an object with 'messages' (a list of messages)")
+    unknown = sorted(set(value) - set(REQUEST_KEYS))
+    if unknown:
+        raise BadRow(
+            origin, f"'{column}' has keys {unknown}; allowed: {allowed_list(REQUEST_KEYS)}"
+        )
+    if value.get("tools"):
+        raise BadRow(origin, f"'{column}.tools': tool definitions are not supported (text only)")
+    if not isinstance(value.get("parallel_tool_calls", True), bool):
+        raise BadRow(origin, f"'{column}.parallel_tool_calls' must be true or false")
+    return turns(value["messages"], origin, f"{column}.messages")
+
+
+def reply(get: RecordFields, name: str, aliases: tuple[str, ...] = ()) -> tuple[Turns, str]:
+    """(conversation prefix, reply) of a reply column (or an alias): a string, an assistant
+    message, or a conversation whose last message is the assistant's reply."""
+    column = get.column(name, aliases)
+    value = get.raw(name, aliases)
     if isinstance(value, str):
         if not value.strip():
             raise BadRow(get.origin, f"'{column}' must be a non-empty reply")

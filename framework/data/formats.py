@@ -29,6 +29,12 @@ from framework.errors import UserError, allowed_list, did_you_mean
 
 AUTO_DETECTED = ("chat", "prompt_completion", "instruction")  # format=auto tries these, in order
 OPTIONAL_FIELDS = ("input",)  # fields a row may leave out
+# The replies of a preference pair and the other names they go by: OpenAI's preference layout
+# ({"input": {"messages": [...]}, "preferred_output": [...], "non_preferred_output": [...]}).
+PREFERENCE_ALIASES: dict[str, tuple[str, ...]] = {
+    "chosen": ("preferred_output",),
+    "rejected": ("non_preferred_output",),
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,15 @@ class RowSpec:
     labels: tuple[str, ...] = ()  # allowed class labels; empty: any (inferred)
     source_lang: str = ""
     target_lang: str = ""
+
+
+def holds_pairs(record: Record) -> bool:
+    """Whether a record is a preference pair by its keys (a chosen and a rejected reply under
+    their own names or OpenAI's): how a file without a declared format is told apart."""
+    return all(
+        any(key in record.fields for key in (name, *aliases))
+        for name, aliases in PREFERENCE_ALIASES.items()
+    )
 
 
 def parse(record: Record, spec: RowSpec) -> Row:
@@ -113,12 +128,13 @@ def _pair_chat(prompt: str, answer: str, origin: str) -> ChatRow:
 
 def _preference(get: RecordFields, spec: RowSpec) -> PreferenceRow:
     prompt = prompt_turns(get)
-    chosen_prefix, chosen = reply(get, "chosen")
-    rejected_prefix, rejected = reply(get, "rejected")
+    chosen_prefix, chosen = reply(get, "chosen", PREFERENCE_ALIASES["chosen"])
+    rejected_prefix, rejected = reply(get, "rejected", PREFERENCE_ALIASES["rejected"])
+    names = " and ".join(f"'{get.column(f, PREFERENCE_ALIASES[f])}'" for f in PREFERENCE_ALIASES)
     if chosen_prefix != rejected_prefix:
-        raise BadRow(get.origin, "'chosen' and 'rejected' must share the same conversation prefix")
+        raise BadRow(get.origin, f"{names} must share the same conversation prefix")
     if chosen.strip() == rejected.strip():
-        raise BadRow(get.origin, "'chosen' and 'rejected' are the same reply (nothing to prefer)")
+        raise BadRow(get.origin, f"{names} are the same reply (nothing to prefer)")
     return PreferenceRow(
         check_prompt(prompt + chosen_prefix, get.origin), chosen, rejected, get.origin
     )
@@ -201,7 +217,9 @@ DATA_FORMATS: dict[str, FormatSpec] = {
         FormatSpec("token_classification", ("tokens", "tags"), _tag_row, scorer=""),
         FormatSpec("qa", ("context", "question", "answers"), _qa_row, scorer="answer"),
         FormatSpec("translation", ("source", "target"), _translation, scorer="translation"),
-        FormatSpec("preference", ("prompt", "messages", "chosen", "rejected"), _preference, ""),
+        FormatSpec(
+            "preference", ("prompt", "messages", "input", "chosen", "rejected"), _preference, ""
+        ),
         FormatSpec("kto", ("prompt", "messages", "completion", "label"), _kto, scorer=""),
     )
 }

@@ -14,6 +14,7 @@ from framework.errors import UserError
 from framework.service.auth import project_of
 from framework.service.db import Database, File, Job, new_id, now
 from framework.service.errors import api_error, not_found
+from framework.service.method_types import file_type
 
 router = APIRouter()
 PURPOSES = ("fine-tune",)
@@ -36,13 +37,15 @@ def file_object(row: File) -> dict[str, Any]:
 
 
 def check_rows(path: Path, shown_as: str) -> int:
-    """Parse every row as training would (format auto); the row count, or UserError naming
+    """Parse every row as training would (preference pairs, or format auto: chat, prompt and
+    completion, instruction; method_types.file_type); the row count, or UserError naming
     file:line with the file's uploaded name."""
     from framework.data.formats import RowSpec
     from framework.data.load import SourceSpec, load_rows
 
     try:
-        return len(load_rows(SourceSpec("file", str(path)), RowSpec(format="auto")).rows)
+        spec = RowSpec(format=file_type(path).file_format)
+        return len(load_rows(SourceSpec("file", str(path)), spec).rows)
     except UserError as error:
         message = str(error).replace(str(path), shown_as)
         hint = " (or skip bad rows with dataset.on_bad_row=skip)"

@@ -1,5 +1,6 @@
 """A create-job request checked as train.py checks a command line: the OpenAI fields, the
-hydratune extension (method, model, hardware, dataset, overrides) and the overrides they become."""
+hydratune extension (method, model, hardware, dataset, overrides) and the overrides they become
+(the method type's own checks: framework.service.method_types)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from framework.service.errors import api_error
+from framework.service.method_types import COMMON, MethodType, setting_overrides
 
 COMPOSE_LOCK = threading.Lock()  # Hydra's global state: one composition at a time
 HYDRATUNE_KEYS = ("method", "model", "hardware", "dataset", "overrides")
 # Keys the service owns: where the run goes and what it reads.
 RESERVED = ("hydra", "paths", "dataset.path", "dataset.source", "run.resume", "run.dry_run")
 SUFFIX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-RANGES = {"n_epochs": (1, 50), "batch_size": (1, 1024), "learning_rate_multiplier": (1e-6, 100.0)}
+RANGES = {name: (spec.low, spec.high) for name, spec in COMMON.items()}  # the console's hints
 
 
 def model_presets(config_dir: Path) -> list[str]:
@@ -27,53 +29,22 @@ def model_presets(config_dir: Path) -> list[str]:
 def dataset_presets(config_dir: Path) -> list[str]:
     """The dataset presets (conf/dataset/*.yaml) a job can train on without a file: those whose
     source is a bundled corpus (file/jsonl/disk/hub presets need a dataset.path)."""
+    return list(preset_formats(config_dir))
+
+
+def preset_formats(config_dir: Path) -> dict[str, str]:
+    """Each dataset preset a job can train on without a file, and its dataset.format."""
     import yaml
 
     from framework.config.schema import BUNDLED_CORPORA, DatasetConfig
 
-    found = []
+    found = {}
     for path in sorted((config_dir / "dataset").glob("*.yaml")):
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         source = raw["source"] if "source" in raw else DatasetConfig.source
         if source in BUNDLED_CORPORA:
-            found.append(path.stem)
+            found[path.stem] = str(raw["format"] if "format" in raw else DatasetConfig.format)
     return found
-
-
-def hyperparameters_of(body: dict[str, Any]) -> dict[str, Any]:
-    """n_epochs / batch_size / learning_rate_multiplier from `hyperparameters` or from
-    `method.supervised.hyperparameters`; "auto" keeps the presets' values."""
-    method = body.get("method") or {"type": "supervised"}
-    if not isinstance(method, dict) or method.get("type", "supervised") != "supervised":
-        kind = method.get("type") if isinstance(method, dict) else method
-        raise api_error(
-            400, f"method.type='{kind}' is not supported here (allowed: supervised)", "method.type"
-        )
-    nested = (method.get("supervised") or {}).get("hyperparameters") or {}
-    given = {**(body.get("hyperparameters") or {}), **nested}
-    values: dict[str, Any] = {}
-    for key, (low, high) in RANGES.items():
-        value = given.pop(key, "auto")
-        if value in ("auto", None):
-            values[key] = "auto"
-            continue
-        param = f"hyperparameters.{key}"
-        number = float(value) if isinstance(value, (int, float)) else None
-        if key != "learning_rate_multiplier" and not isinstance(value, int):
-            number = None
-        if number is None or isinstance(value, bool) or not low <= number <= high:
-            kind = "an integer" if key != "learning_rate_multiplier" else "a number"
-            raise api_error(
-                400,
-                f"{param}={value!r} is invalid: {kind} from {low} to {high}, or 'auto'",
-                param,
-                "invalid_hyperparameters",
-            )
-        values[key] = value
-    if given:
-        unknown = ", ".join(sorted(given))
-        raise api_error(400, f"unknown hyperparameters: {unknown}", "hyperparameters")
-    return values
 
 
 def hydratune_extension(body: dict[str, Any]) -> dict[str, Any]:
@@ -118,9 +89,13 @@ def compose_check(config_dir: Path, overrides: list[str]) -> Any:
         return check_overrides(config_dir, "train", overrides)
 
 
-def dataset_overrides(path: str | None, preset: str | None) -> list[str]:
-    """The dataset part of a job's command line: the uploaded file, or the dataset preset."""
-    return [f"dataset={preset}"] if preset else ["dataset=file", f"dataset.path={path}"]
+def dataset_overrides(path: str | None, preset: str | None, kind: MethodType) -> list[str]:
+    """The dataset and task part of a job's command line: the uploaded file (read in the method
+    type's file format), or the dataset preset; the method type's task, if it names one."""
+    task = [f"task={kind.task}"] if kind.task else []
+    if preset:
+        return [f"dataset={preset}", *task]
+    return ["dataset=file", f"dataset.path={path}", f"dataset.format={kind.file_format}", *task]
 
 
 def training_data(
@@ -160,18 +135,19 @@ def build_overrides(
     preset: str,
     dataset: list[str],
     ext: dict[str, Any],
-    hp: dict[str, Any],
-    seed: int,
+    job: tuple[MethodType, dict[str, Any], int],
     run_dir: Path,
-) -> list[str]:
-    """The train.py command line of a job (`dataset`: from dataset_overrides); checked by the
-    same composition as the CLI."""
+) -> tuple[list[str], Any]:
+    """The train.py command line of a job (`dataset`: from dataset_overrides; `job`: its method
+    type, hyperparameters and seed) and its composed config, checked as the CLI checks it."""
+    kind, hp, seed = job
     line = [f"model={preset}", *dataset]
     line += [f"{k}={ext[k]}" for k in ("method", "hardware") if ext.get(k)]
     if hp["n_epochs"] != "auto":
         line += [f"trainer.max_epochs={hp['n_epochs']}", "trainer.max_steps=-1"]
     if hp["batch_size"] != "auto":
         line.append(f"dataset.batch_size={hp['batch_size']}")
+    line += setting_overrides(kind, hp, ext["overrides"])
     line += [f"run.seed={seed}", "trainer.enable_progress_bar=false", *ext["overrides"]]
     line.append(f"hydra.run.dir={run_dir}")
     cfg = compose_check(config_dir, line)
@@ -179,8 +155,8 @@ def build_overrides(
         _multiplier_needs_a_number(cfg.optim.lr)
         lr = float(cfg.optim.lr) * float(hp["learning_rate_multiplier"])
         line.insert(-1, f"optim.lr={lr!r}")
-        compose_check(config_dir, line)
-    return line
+        cfg = compose_check(config_dir, line)
+    return line, cfg
 
 
 def _multiplier_needs_a_number(lr: Any) -> None:

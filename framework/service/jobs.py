@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -9,18 +11,25 @@ from fastapi import APIRouter, Body, Depends, Request
 
 from framework.errors import UserError
 from framework.service.auth import project_of
-from framework.service.db import Checkpoint, Database, Event, Job, new_id, now
+from framework.service.db import Checkpoint, Database, Event, File, Job, new_id, now
 from framework.service.errors import api_error, not_found
 from framework.service.files import get_file
 from framework.service.job_requests import (
     build_overrides,
     checked_request,
     dataset_overrides,
-    dataset_presets,
     hydratune_extension,
-    hyperparameters_of,
     model_presets,
+    preset_formats,
     training_data,
+)
+from framework.service.method_types import (
+    COMMON,
+    MethodType,
+    file_check,
+    hyperparameters_of,
+    method_object,
+    preset_check,
 )
 from framework.service.objects import ACTIVE, checkpoint_object, event_object, job_object
 
@@ -38,22 +47,56 @@ def _get_job(db: Database, project: str, job_id: str) -> Job:
     return row
 
 
+@dataclass
+class PlannedJob:
+    """A checked create request: what the job trains on and its train.py command line."""
+
+    kind: MethodType
+    hp: dict[str, Any]
+    ext: dict[str, Any]
+    training: File | None
+    dataset: str | None  # a dataset preset (None: the training file)
+    preset: str  # the base model preset
+    suffix: str | None
+    seed: int
+    line: list[str]
+    cfg: Any  # the composed run config
+
+
+def plan_job(state: Any, project: str, body: dict[str, Any], run_dir: Path) -> PlannedJob:
+    """Check a create request (HTTPException 400 naming the param) and compose its command line
+    (UserError from the CLI's checks); the console's dry run plans with it too."""
+    ext, (kind, hp) = hydratune_extension(body), hyperparameters_of(body)
+    formats = preset_formats(state.config_dir)
+    file_id, dataset = training_data(body, ext, list(formats))
+    if dataset:
+        preset_check(kind, dataset, formats)
+    training = get_file(state.db, project, file_id) if file_id else None
+    if training:
+        file_check(kind, Path(training.path), training.filename, training.id)
+    preset, suffix, seed = checked_request(body, ext, model_presets(state.config_dir))
+    data = dataset_overrides(training.path if training else None, dataset, kind)
+    try:
+        line, cfg = build_overrides(state.config_dir, preset, data, ext, (kind, hp, seed), run_dir)
+    except UserError as error:  # a bad row names the file as it was uploaded
+        if training is None:
+            raise
+        raise UserError(str(error).replace(training.path, training.filename)) from None
+    return PlannedJob(kind, hp, ext, training, dataset, preset, suffix, seed, line, cfg)
+
+
 @router.post("/v1/fine_tuning/jobs")
 def create(
     request: Request, body: dict[str, Any] = BODY, project: str = Depends(project_of)
 ) -> dict[str, Any]:
     state = request.app.state
-    ext, hp = hydratune_extension(body), hyperparameters_of(body)
-    file_id, dataset = training_data(body, ext, dataset_presets(state.config_dir))
-    training = get_file(state.db, project, file_id) if file_id else None
-    preset, suffix, seed = checked_request(body, ext, model_presets(state.config_dir))
     job_id = new_id("ftjob")
     job_dir = state.data_dir / "jobs" / job_id
-    data = dataset_overrides(training.path if training else None, dataset)
     try:
-        overrides = build_overrides(state.config_dir, preset, data, ext, hp, seed, job_dir / "run")
+        plan = plan_job(state, project, body, job_dir / "run")
     except UserError as error:
         raise api_error(400, str(error), "hydratune", "invalid_hydratune_config") from None
+    training, dataset, preset, suffix = plan.training, plan.dataset, plan.preset, plan.suffix
     name = ":".join(["ft", preset, project, *([suffix] if suffix else []), job_id])
     row = Job(
         id=job_id,
@@ -64,17 +107,18 @@ def create(
         validation_file=None,
         # a preset has no file to validate: the job is queued at once
         status="validating_files" if training else "queued",
-        hyperparameters=hp,
-        method={"type": "supervised", "supervised": {"hyperparameters": hp}},
+        # OpenAI's top-level echo holds the common ones; `method` holds the type's own too
+        hyperparameters={k: v for k, v in plan.hp.items() if k in COMMON},
+        method=method_object(plan.kind, plan.hp, plan.cfg),
         # the preset lives in its column (job_object shows it under hydratune.dataset)
         hydratune={
-            **{k: v for k, v in ext.items() if k != "dataset"},
+            **{k: v for k, v in plan.ext.items() if k != "dataset"},
             "model": preset,
             "output_model": name,
         },
-        overrides=overrides,
+        overrides=plan.line,
         suffix=suffix,
-        seed=seed,
+        seed=plan.seed,
         created_at=now(),
         job_dir=str(job_dir),
         launches=0,

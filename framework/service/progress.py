@@ -13,6 +13,9 @@ METRIC_NAMES = {
     "val/loss": "valid_loss",
     "train_eval/loss": "full_train_loss",
     "val/exact_match": "valid_mean_token_accuracy",
+    # preference tasks (method.type=dpo): held-out pairs the policy prefers over the reference
+    "val/reward_accuracy": "valid_reward_accuracy",
+    "val/reward_margin": "valid_reward_margin",
 }
 
 

@@ -20,18 +20,7 @@ from framework.service.console.forms import form_overrides
 from framework.service.console.session import check_csrf, session_project
 from framework.service.console.views import render
 from framework.service.db import File
-from framework.service.job_requests import (
-    RANGES,
-    build_overrides,
-    checked_request,
-    compose_check,
-    dataset_overrides,
-    dataset_presets,
-    hydratune_extension,
-    hyperparameters_of,
-    model_presets,
-    training_data,
-)
+from framework.service.job_requests import RANGES, compose_check
 
 router = APIRouter(include_in_schema=False)
 HYPERPARAMETERS = tuple(RANGES)
@@ -142,14 +131,9 @@ def dry_run(request: Request, project: str, body: dict[str, Any]) -> str:
     from framework.hardware.plan import HardwareSpec, resolve_plan
 
     state = request.app.state
+    run_dir = state.data_dir / "plans" / "run"
     try:
-        ext, hp = hydratune_extension(body), hyperparameters_of(body)
-        file_id, dataset = training_data(body, ext, dataset_presets(state.config_dir))
-        path = files.get_file(state.db, project, file_id).path if file_id else None
-        preset, _suffix, seed = checked_request(body, ext, model_presets(state.config_dir))
-        run_dir = state.data_dir / "plans" / "run"
-        data = dataset_overrides(path, dataset)
-        line = build_overrides(state.config_dir, preset, data, ext, hp, seed, run_dir)
+        line = jobs.plan_job(state, project, body, run_dir).line
         # the run dir is Hydra's at run time: named here, so the plan resolves without Hydra
         extra = ["run.dry_run=true", f"paths.run_dir={run_dir}"]
         cfg = compose_check(state.config_dir, [*line, *extra])
