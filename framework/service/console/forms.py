@@ -145,11 +145,15 @@ def composed_defaults(config_dir: Path) -> Any:
 
 def presets(project_root: Path) -> dict[str, list[tuple[str, str]]]:
     """(name, description) of the model and hardware presets on the search path, and of the
-    dataset presets a job can train on without a file (the API's hydratune.dataset list)."""
+    dataset presets a job can train on without a file (the API's hydratune.dataset list) in
+    the rows the console's jobs train on (method.type supervised: no preference presets)."""
     from framework.cli.list_presets import list_presets
-    from framework.service.job_requests import dataset_presets
+    from framework.service.job_requests import preset_formats
+    from framework.service.method_types import DEFAULT_TYPE, METHOD_TYPES
 
-    without_file = set(dataset_presets(project_root / "conf"))
+    trains_on = METHOD_TYPES[DEFAULT_TYPE].formats
+    formats = preset_formats(project_root / "conf")
+    without_file = {name for name, fmt in formats.items() if fmt in trains_on}
     found: dict[str, list[tuple[str, str]]] = {"model": [], "hardware": [], "dataset": []}
     for preset in list_presets(project_root, []):
         if preset.group == "dataset" and preset.name not in without_file:
